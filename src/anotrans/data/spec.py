@@ -38,6 +38,7 @@ class DataSpec:
     augment: bool | None = None  # None: the data set's default (off for MVTec and folders)
     cache_dir: str | None = None
     skip_bad_files: bool = False
+    test_split: float = 0.2  # folder sets with abnormal_dir: seeded share of the normal images put in test
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -1,0 +1,84 @@
+"""CIFAR-10 in the official ``cifar-10-batches-py`` pickles, or as class folders.
+
+Each batch is a pickled dict with ``b'data'`` (uint8 rows of 3072 = R(1024) G(1024) B(1024), each
+plane row-major 32x32) and ``b'labels'``; ``batches.meta`` holds ``b'label_names'``. The pickles are
+the format users download; like any pickle they must come from a trusted source.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from anotrans.data.folder import read_class_folders
+from anotrans.data.protocols import ClassSet, class_set_from_arrays
+from anotrans.errors import DataError
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+TEST_BATCH = "test_batch"
+BATCHES_DIR = "cifar-10-batches-py"
+
+
+def _unpickle(path: Path) -> dict[Any, Any]:
+    try:
+        with open(path, "rb") as f:
+            content = pickle.load(f, encoding="bytes")
+    except FileNotFoundError:
+        raise DataError(
+            f"{path}: file not found (the official CIFAR-10 set has {TRAIN_BATCHES} and {TEST_BATCH})"
+        ) from None
+    except Exception as exc:  # any unpickling failure means the file is not a CIFAR batch
+        raise DataError(f"{path}: not a readable CIFAR-10 pickle ({exc})") from None
+    if not isinstance(content, dict):
+        raise DataError(f"{path}: not a CIFAR-10 batch (expected a dict)")
+    return content
+
+
+def _read_batch(path: Path, num_classes: int) -> tuple[np.ndarray, list[int]]:
+    """uint8 [N, 32, 32, 3] and labels of one batch file."""
+    batch = _unpickle(path)
+    if b"data" not in batch or b"labels" not in batch:
+        raise DataError(f"{path}: not a CIFAR-10 batch (keys b'data' and b'labels' missing)")
+    data = np.asarray(batch[b"data"], dtype=np.uint8)
+    labels = [int(v) for v in batch[b"labels"]]
+    if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != data.shape[0]:
+        raise DataError(
+            f"{path}: expected data [N, 3072] and N labels, got {data.shape} and {len(labels)} labels"
+        )
+    if labels and not 0 <= min(labels) <= max(labels) < num_classes:
+        raise DataError(f"{path}: labels outside 0..{num_classes - 1}")
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
+
+
+def batches_dir(root: str | os.PathLike) -> Path | None:
+    """``root`` itself or ``root/cifar-10-batches-py`` when it holds the pickles, else None."""
+    for candidate in (Path(root), Path(root) / BATCHES_DIR):
+        if (candidate / TRAIN_BATCHES[0]).is_file():
+            return candidate
+    return None
+
+
+def read_cifar10(root: str | os.PathLike) -> ClassSet:
+    """The pickles when present, otherwise ``train/<class>`` and ``test/<class>`` folders."""
+    directory = batches_dir(root)
+    if directory is None:
+        if not Path(root).is_dir():
+            raise DataError(f"{root}: CIFAR-10 folder not found")
+        if not (Path(root) / "train").is_dir():
+            raise DataError(f"{root}: neither {BATCHES_DIR} pickles nor train/<class>/ folders found")
+        return read_class_folders(root)
+    meta = directory / "batches.meta"
+    classes = (
+        [n.decode() for n in _unpickle(meta)[b"label_names"]] if meta.is_file() else list(CIFAR10_CLASSES)
+    )
+    parts = [
+        (split, f"cifar10/{name}", *_read_batch(directory / name, len(classes)))
+        for split, names in (("train", TRAIN_BATCHES), ("test", (TEST_BATCH,)))
+        for name in names
+    ]
+    return class_set_from_arrays(classes, parts, {"format": BATCHES_DIR})
