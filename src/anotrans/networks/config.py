@@ -48,7 +48,9 @@ class ModelConfig:
         known = set(cls.field_names())
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(f"unknown option(s) for {cls.__name__}: {', '.join(unknown)}; known: {sorted(known)}")
+            raise ConfigError(
+                f"unknown option(s) for {cls.__name__}: {', '.join(unknown)}; known: {sorted(known)}"
+            )
         hints = typing.get_type_hints(cls)
         kwargs = {}
         for key, value in data.items():

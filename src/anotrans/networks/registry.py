@@ -19,7 +19,9 @@ class AnomalyGAN(nn.Module):
     ``(logits[B], features[B, F])``. Training logic lives in ``anotrans.training``, not here.
     """
 
-    def __init__(self, name: str, config: ModelConfig, generator: nn.Module, discriminator: nn.Module) -> None:
+    def __init__(
+        self, name: str, config: ModelConfig, generator: nn.Module, discriminator: nn.Module
+    ) -> None:
         super().__init__()
         self.name = name
         self.config = config
@@ -48,7 +50,9 @@ def register_model(
 ) -> Callable[[Callable[[Any], tuple[nn.Module, nn.Module]]], Callable[[Any], tuple[nn.Module, nn.Module]]]:
     """Register ``builder(config) -> (generator, discriminator)`` under ``name`` with default overrides."""
 
-    def decorator(builder: Callable[[Any], tuple[nn.Module, nn.Module]]) -> Callable[[Any], tuple[nn.Module, nn.Module]]:
+    def decorator(
+        builder: Callable[[Any], tuple[nn.Module, nn.Module]],
+    ) -> Callable[[Any], tuple[nn.Module, nn.Module]]:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} registered twice")
         _REGISTRY[name] = ModelSpec(name, config_cls, builder, dict(defaults), description)
@@ -86,7 +90,8 @@ def make_config(name: str, image_size: int = 32, channels: int = 3, **overrides:
     unknown = sorted(set(overrides) - fields)
     if unknown:
         raise ConfigError(
-            f"model {name!r} has no option(s) {', '.join(unknown)}; its options are: {', '.join(sorted(fields))}"
+            f"model {name!r} has no option(s) {', '.join(unknown)}; "
+            f"its options are: {', '.join(sorted(fields))}"
         )
     values = {**spec.defaults, **overrides, "image_size": image_size, "channels": channels}
     return spec.config_cls(**values)
