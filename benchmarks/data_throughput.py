@@ -14,16 +14,13 @@ Writes benchmarks/results/data-throughput.md. "cold" = first pass, files decoded
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from torch.utils.data import ConcatDataset
 
+from anotrans.benchmark import provenance
 from anotrans.data import DataSpec, build_splits
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,35 +46,17 @@ def measure(name: str, spec: DataSpec, pick) -> list[str]:
     return [row]
 
 
-def machine() -> str:
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
-        platform.processor() or "unknown CPU",
-    )  # fmt: skip
-    return f"{len(os.sched_getaffinity(0))} usable cores ({os.cpu_count()} online), {cpu}"
-
-
-def commit() -> str:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
-
-    sha = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--", "src/anotrans/data", "benchmarks/data_throughput.py")
-    return f"{sha} + uncommitted changes" if dirty else sha
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(REPO / ".." / "shared" / "data"))
     parser.add_argument("--cifar-images", type=int, default=3000)
     args = parser.parse_args()
     data = Path(args.data)
-    header = [
+    table_header = [
         "| set | images | px | cold img/s | memory img/s | disk cache img/s |",
         "|---|---|---|---|---|---|",
     ]
-    print("\n".join(header), flush=True)
+    print("\n".join(table_header), flush=True)
     rows = measure(
         "MVTec AD bottle, train + test (512 px PNG)",
         DataSpec(data="mvtec", root=str(data / "mvtec_ad"), category="bottle", image_size=256, val_split=0),
@@ -89,21 +68,12 @@ def main() -> None:
                  max_train_images=args.cifar_images),
         lambda s: s.train,
     )  # fmt: skip
-    command = "python benchmarks/data_throughput.py" + (
-        f" --cifar-images {args.cifar_images}" if args.cifar_images != 3000 else ""
-    )
     report = [
-        "# Data-loading throughput",
-        "",
-        f"- command: `{command}` (from the repository root)",
-        f"- machine: {machine()}, Python {platform.python_version()}",
-        f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
-        f"- commit: {commit()}",
+        *provenance.header("Data-loading throughput"),
         "- data: ../shared/data (MVTec bottle stored at 512 px, CIFAR-10 stored as JPEG)",
-        "- single process, `dataset[i]` per image (decode, resize, scale to [-1, 1], mask);",
-        "  the machine is shared with other jobs, so treat the numbers as rough",
+        "- single process, `dataset[i]` per image (decode, resize, scale to [-1, 1], mask)",
         "",
-        *header,
+        *table_header,
         *rows,
         "",
     ]
