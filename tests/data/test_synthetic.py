@@ -48,6 +48,20 @@ def test_mean_colour_cannot_detect_defects(sets):
     assert colour_auc < 0.7 and intensity_auc < 0.7
 
 
+@pytest.mark.parametrize("per_image", [False, True])
+def test_mean_colour_model_fails_under_residual_scores(sets, per_image):
+    """A 'reconstruction' that is just a mean colour must not score well by residual peak or MSE."""
+    train, test = sets
+    images = test.images.astype(np.float64) / 255
+    mean = images.mean(axis=(1, 2), keepdims=True) if per_image else train.images.mean((0, 1, 2)) / 255
+    residual = np.abs(images - mean).mean(axis=3)
+    # 3x3 box smoothing, then the peak: the shape of the residual-max score.
+    padded = np.pad(residual, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    smooth = sum(padded[:, i : i + 32, j : j + 32] for i in range(3) for j in range(3)) / 9
+    assert roc_auc_score(test.labels, smooth.max(axis=(1, 2))) < 0.65
+    assert roc_auc_score(test.labels, (residual**2).mean(axis=(1, 2))) < 0.65
+
+
 def test_learnable_by_a_simple_reconstruction_model(sets):
     train, test = sets
     pca = PCA(32, random_state=0).fit(train.images.reshape(len(train.images), -1) / 255)

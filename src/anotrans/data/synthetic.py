@@ -1,13 +1,15 @@
 """A built-in, seeded anomaly set: striped surfaces with spots, scratches and missing parts.
 
 Normal images are one texture family (sinusoidal stripes) whose colour, orientation, period and
-phase vary per image, so no two are identical and the mean colour of a normal image varies more
-than a defect shifts it: a model that only learns mean colour scores near chance. Defects are
-binary-painted (so masks are exact) and clearly visible at 32 px:
+phase vary per image, so no two are identical. Defects are binary-painted (so masks are exact),
+clearly visible at 32 px, and painted *in the image's own palette*: a defect pixel is never
+further from the image's mean colour than the stripes themselves are. So neither the mean colour
+nor the largest deviation from it tells a defect apart (a model that only learns mean colour
+scores near chance, whatever the score formula); only a model of the stripe pattern does.
 
-- ``spot``: a disc of a contrasting colour (about 3-6 % of the pixels);
-- ``scratch``: a thin straight line of a contrasting colour (about 3-5 %);
-- ``missing``: a rectangle where the surface is gone and a dark flat hole shows (about 5-9 %).
+- ``spot``: a flat disc in one of the stripes' intermediate shades (about 3-6 % of the pixels);
+- ``scratch``: a thin straight line in such a shade, across the stripes (about 3-5 %);
+- ``missing``: a rectangle where the stripes are gone and the flat base colour shows (about 5-9 %).
 
 Generation needs no download and takes well under a second for the default sizes.
 """
@@ -32,10 +34,9 @@ SYNTHETIC_TEST = 200  # test images, SYNTHETIC_ANOMALY_RATIO of them defective
 SYNTHETIC_ANOMALY_RATIO = 0.5
 SYNTHETIC_CATEGORY = "synthetic"
 DEFECT_KINDS = ("spot", "scratch", "missing")
-# Contrasting defect colours (RGB in [0, 1]): far from the blue-green family in hue and luminance.
-DEFECT_COLOURS = np.array(
-    [[0.95, 0.15, 0.1], [0.05, 0.03, 0.03], [0.98, 0.92, 0.2], [0.97, 0.97, 0.97], [0.65, 0.1, 0.7]]
-)
+# A spot or scratch takes the shade base +/- tint * u with u in this range: inside the stripes' own
+# range (u = 1 is a stripe's peak), so it never deviates more from the mean colour than a normal stripe.
+DEFECT_SHADE = (0.35, 0.7)
 
 
 @dataclasses.dataclass
@@ -48,8 +49,10 @@ class SyntheticSet:
     kinds: list[str]
 
 
-def _surface(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One normal striped surface in [0, 1] (H, W, 3) and its base colour."""
+def _surface(
+    rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One normal striped surface in [0, 1] (H, W, 3), its base colour and its stripe amplitude."""
     size = yy.shape[0]
     base = np.array([0.3, 0.5, 0.55]) + rng.uniform(-0.15, 0.15, 3)
     tint = np.array([0.2, 0.2, 0.12]) * rng.uniform(0.8, 1.2)
@@ -57,7 +60,14 @@ def _surface(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> tuple[
     period = size / rng.uniform(4.5, 6.5)
     wave = np.sin(2 * np.pi * (xx * np.cos(angle) + yy * np.sin(angle)) / period + rng.uniform(0, 2 * np.pi))
     image = base + wave[..., None] * tint + rng.normal(0, 0.015, (size, size, 3))
-    return image, base
+    return image, base, tint
+
+
+def _defect_colour(rng: np.random.Generator, kind: str, base: np.ndarray, tint: np.ndarray) -> np.ndarray:
+    """The defect's colour, from the image's own palette (see the module docstring)."""
+    if kind == "missing":
+        return base
+    return base + tint * rng.choice([-1.0, 1.0]) * rng.uniform(*DEFECT_SHADE)
 
 
 def _defect(rng: np.random.Generator, kind: str, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
@@ -91,11 +101,10 @@ def make_synthetic(
     images = np.empty((n, image_size, image_size, channels), dtype=np.uint8)
     masks = np.zeros((n, image_size, image_size), dtype=np.uint8)
     for i, kind in enumerate(kinds):
-        image, base = _surface(rng, yy, xx)
+        image, base, tint = _surface(rng, yy, xx)
         if kind != GOOD:
             region = _defect(rng, kind, yy, xx)
-            colour = base * 0.4 if kind == "missing" else DEFECT_COLOURS[rng.integers(len(DEFECT_COLOURS))]
-            image[region] = colour + rng.uniform(-0.04, 0.04, 3)
+            image[region] = _defect_colour(rng, kind, base, tint)
             masks[i] = region
         rgb = Image.fromarray(np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8))
         images[i] = np.asarray(to_channels(rgb, channels)).reshape(image_size, image_size, channels)
