@@ -23,7 +23,7 @@ BUILDERS = {
     "sagan": (SaganConfig, build_sagan),
 }
 SIZES = (32, 64, 96, 128, 256)
-SMALL = {"ngf": 4, "ndf": 4, "disc_nz": 8}
+SMALL = {"ngf": 4, "disc_ndf": 4, "disc_nz": 8}
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +56,7 @@ def test_shapes_at_every_size(name: str, size: int, channels: int) -> None:
 
 @pytest.mark.parametrize("name", list(BUILDERS))
 def test_gradient_reaches_every_parameter(name: str) -> None:
-    g, d = _build(name, ngf=8, ndf=8)
+    g, d = _build(name, ngf=8, disc_ndf=8)
     with torch.no_grad():  # at width 8 CBAM's MLP has one hidden unit; keep its ReLU open
         for m in g.modules():
             if isinstance(m, ChannelAttention):
@@ -134,7 +134,7 @@ def test_overfits_one_batch(name: str) -> None:
 @pytest.mark.parametrize("name", list(BUILDERS))
 def test_config_json_round_trip(name: str) -> None:
     config_cls, builder = BUILDERS[name]
-    config = config_cls(image_size=96, channels=1, ngf=4, ndf=4)
+    config = config_cls(image_size=96, channels=1, ngf=4, disc_ndf=4)
     again = config_cls.from_dict(json.loads(config.to_json()))
     assert again == config
     (g1, d1), (g2, d2) = builder(config), builder(again)
@@ -195,6 +195,6 @@ def test_registry_lists_all_models() -> None:
         "skip-ganomaly",
         "sagan",
     }
-    model = anotrans.build_model("skip-ganomaly", image_size=64, channels=1, ngf=4, ndf=4)
+    model = anotrans.build_model("skip-ganomaly", image_size=64, channels=1, ngf=4, disc_ndf=4)
     rebuilt = anotrans.build_model_from_config(json.loads(json.dumps(model.config_dict())))
     assert str(rebuilt) == str(model)

@@ -16,15 +16,15 @@ from anotrans.networks.registry import register_model
 
 @dataclasses.dataclass
 class GanomalyConfig(ModelConfig):
-    """``ngf``/``nz``: generator width and bottleneck; ``ndf``/``disc_nz``: discriminator width, features."""
+    """``ngf``/``nz``: generator width and bottleneck; ``disc_ndf``/``disc_nz``: D width and features."""
 
     ngf: int = 64
     nz: int = 100
-    ndf: int = 64
+    disc_ndf: int = 64
     disc_nz: int = 100
 
     def validate(self) -> None:
-        check_positive(self, "ngf", "nz", "ndf", "disc_nz")
+        check_positive(self, "ngf", "nz", "disc_ndf", "disc_nz")
         check_dcgan_size("ganomaly", self.image_size)
 
 
@@ -73,4 +73,4 @@ class GanomalyGenerator(nn.Module):
 @register_model("ganomaly", GanomalyConfig, "GANomaly: DCGAN encoder-decoder-encoder, latent-distance score")
 def build_ganomaly(cfg: GanomalyConfig) -> tuple[nn.Module, nn.Module]:
     generator = GanomalyGenerator(cfg.image_size, cfg.channels, cfg.ngf, cfg.nz)
-    return generator, Discriminator(cfg.image_size, cfg.channels, ndf=cfg.ndf, nz=cfg.disc_nz)
+    return generator, Discriminator(cfg.image_size, cfg.channels, ndf=cfg.disc_ndf, nz=cfg.disc_nz)

@@ -37,13 +37,13 @@ class SaganConfig(ModelConfig):
     """
 
     ngf: int = 64
-    ndf: int = 64
+    disc_ndf: int = 64
     disc_nz: int = 100
     pool: str = "soft"
     output_activation: str = "tanh"
 
     def validate(self) -> None:
-        check_positive(self, "ngf", "ndf", "disc_nz")
+        check_positive(self, "ngf", "disc_ndf", "disc_nz")
         check_choice(self, "pool", POOLS)
         check_choice(self, "output_activation", OUTPUT_ACTIVATIONS)
         if self.image_size % 2**DEPTH:
@@ -131,4 +131,4 @@ class SaganGenerator(nn.Module):
 @register_model("sagan", SaganConfig, "SAGAN: skip-attention U-Net with CBAM on every encoder level")
 def build_sagan(cfg: SaganConfig) -> tuple[nn.Module, nn.Module]:
     generator = SaganGenerator(cfg.image_size, cfg.channels, cfg.ngf, cfg.pool, cfg.output_activation)
-    return generator, Discriminator(cfg.image_size, cfg.channels, ndf=cfg.ndf, nz=cfg.disc_nz)
+    return generator, Discriminator(cfg.image_size, cfg.channels, ndf=cfg.disc_ndf, nz=cfg.disc_nz)

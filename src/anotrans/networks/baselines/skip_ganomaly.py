@@ -16,14 +16,14 @@ from anotrans.networks.registry import register_model
 
 @dataclasses.dataclass
 class SkipGanomalyConfig(ModelConfig):
-    """``ngf``: U-Net width (64-128-256-512-512...); ``ndf``/``disc_nz``: discriminator width, features."""
+    """``ngf``: U-Net width (64-128-256-512-512...); ``disc_ndf``/``disc_nz``: D width and features."""
 
     ngf: int = 64
-    ndf: int = 64
+    disc_ndf: int = 64
     disc_nz: int = 100
 
     def validate(self) -> None:
-        check_positive(self, "ngf", "ndf", "disc_nz")
+        check_positive(self, "ngf", "disc_ndf", "disc_nz")
         check_dcgan_size("skip-ganomaly", self.image_size)
 
 
@@ -74,4 +74,4 @@ class UnetGenerator(nn.Module):
 @register_model("skip-ganomaly", SkipGanomalyConfig, "Skip-GANomaly: pix2pix U-Net generator")
 def build_skip_ganomaly(cfg: SkipGanomalyConfig) -> tuple[nn.Module, nn.Module]:
     generator = UnetGenerator(cfg.image_size, cfg.channels, cfg.ngf)
-    return generator, Discriminator(cfg.image_size, cfg.channels, ndf=cfg.ndf, nz=cfg.disc_nz)
+    return generator, Discriminator(cfg.image_size, cfg.channels, ndf=cfg.disc_ndf, nz=cfg.disc_nz)
