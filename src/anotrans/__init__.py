@@ -1,5 +1,6 @@
 """anotrans: unsupervised visual anomaly detection with AnoTrans and its GAN baselines."""
 
+from anotrans.api import Detector, Prediction, TrainResult, demo, load, train
 from anotrans.errors import AnotransError, CheckpointError, ConfigError, DataError
 from anotrans.networks import build_model, build_model_from_config, list_models
 
@@ -10,8 +11,14 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "DataError",
+    "Detector",
+    "Prediction",
+    "TrainResult",
     "__version__",
     "build_model",
     "build_model_from_config",
+    "demo",
     "list_models",
+    "load",
+    "train",
 ]

@@ -1,0 +1,262 @@
+"""``anotrans`` command line: train, test, predict, demo and models, over :mod:`anotrans.api`.
+
+Options left out are not passed on, so the defaults live in one place (the config dataclasses) and a
+``--config`` YAML file can supply any option that the command line does not.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from anotrans import api
+from anotrans.benchmark.command import benchmark_command
+from anotrans.data.spec import DATA_KINDS, PROTOCOLS, DataSpec
+from anotrans.errors import AnotransError, ConfigError
+from anotrans.networks import list_models, model_description
+from anotrans.scoring.scores import SCORE_FORMULAS, SCORE_NORMS, ScoreConfig
+from anotrans.training.checkpoint import atomic_write_bytes
+from anotrans.training.config import DEVICES, EPOCH_SELECTIONS, PRECISIONS, TrainConfig
+
+_DEFAULTS = {
+    f.name: f.default
+    for cls in (DataSpec, TrainConfig, ScoreConfig)
+    for f in dataclasses.fields(cls)
+    if f.default is not dataclasses.MISSING
+}
+
+# (flag, destination, click keyword arguments); the destination is an option name of api.train.
+_DATA_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
+    ("--data", "data", {"type": click.Choice(DATA_KINDS), "help": "Data set kind."}),
+    ("--root", "root", {"type": click.Path(), "help": "Folder holding the data set."}),
+    ("--category", "category", {"help": "MVTec AD category, e.g. bottle."}),
+    ("--abnormal-class", "abnormal_class", {"help": "CIFAR-10/STL-10 class held out as the anomaly."}),
+    ("--normal-dir", "normal_dir", {"help": "Folder data: normal images (relative to --root)."}),
+    ("--abnormal-dir", "abnormal_dir", {"help": "Folder data: abnormal test images."}),
+    ("--mask-dir", "mask_dir", {"help": "Folder data: masks of the abnormal images."}),
+    ("--protocol", "protocol", {"type": click.Choice(PROTOCOLS), "help": "Leave-one-class-out protocol."}),
+    ("--max-train-images", "max_train_images", {"type": int, "help": "Cap on training images."}),
+    ("--max-test-images", "max_test_images", {"type": int, "help": "Seeded, stratified test subsample."}),
+]
+_TRAIN_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
+    *_DATA_OPTIONS,
+    ("--model", "model", {"help": "Model name (see `anotrans models`)."}),
+    ("--image-size", "image_size", {"type": int, "help": "Side of the square model input."}),
+    ("--channels", "channels", {"type": click.Choice(["1", "3"]), "help": "1 grey or 3 RGB."}),
+    ("--epochs", "epochs", {"type": int, "help": "Training epochs."}),
+    ("--batch-size", "batch_size", {"type": int, "help": "Images per update."}),
+    ("--val-split", "val_split", {"type": float, "help": "Share of training normals held out."}),
+    ("--augment/--no-augment", "augment", {"help": "Training augmentation (default: per data set)."}),
+    ("--seed", "seed", {"type": int, "help": "Seeds the split, the weights and the updates."}),
+    ("--score", "score", {"type": click.Choice(list(SCORE_FORMULAS)), "help": "Anomaly score formula."}),
+    ("--score-norm", "score_norm", {"type": click.Choice(SCORE_NORMS), "help": "Mixing norm of `paper`."}),
+    ("--lambda", "score_lambda", {"type": float, "help": "Weight of R in the `paper` score (Eq. 9)."}),
+    ("--smoothing-sigma", "smoothing_sigma", {"type": float, "help": "Residual-map Gaussian sigma (px)."}),
+    (
+        "--threshold-quantile",
+        "threshold_quantile",
+        {"type": float, "help": "Validation quantile = threshold."},
+    ),
+    ("--lr", "lr", {"type": float, "help": "Adam learning rate (G and D)."}),
+    ("--d-steps", "d_steps", {"type": int, "help": "Discriminator updates per generator update."}),
+    ("--w-adv", "w_adv", {"type": float, "help": "Adversarial loss weight."}),
+    ("--w-con", "w_con", {"type": float, "help": "Contextual (L1) loss weight."}),
+    ("--w-lat", "w_lat", {"type": float, "help": "Latent loss weight."}),
+    ("--w-enc", "w_enc", {"type": float, "help": "GANomaly encoder loss weight."}),
+    ("--d-reinit-threshold", "d_reinit_threshold", {"type": float, "help": "Re-init D below this loss."}),
+    (
+        "--max-nonfinite",
+        "max_nonfinite",
+        {"type": int, "help": "Stop after this many NaN/inf updates in a row."},
+    ),
+    ("--precision", "precision", {"type": click.Choice(PRECISIONS), "help": "Autocast precision."}),
+    ("--deterministic/--no-deterministic", "deterministic", {"help": "Deterministic kernels only."}),
+    ("--eval-every-epoch/--no-eval-every-epoch", "eval_every_epoch", {"help": "Log test AUROC per epoch."}),
+    (
+        "--reference-eval/--no-reference-eval",
+        "reference_eval",
+        {"help": "Also log the released code's train-mode test AUROC per epoch (comparison only)."},
+    ),
+    ("--select-epoch", "select_epoch", {"type": click.Choice(EPOCH_SELECTIONS), "help": "Reported epoch."}),
+    ("--device", "device", {"type": click.Choice(DEVICES), "help": "Where to train."}),
+    ("--workers", "workers", {"type": int, "help": "DataLoader worker processes."}),
+    ("--progress/--no-progress", "progress", {"help": "Show a progress bar per epoch."}),
+]
+
+
+def _options(table: list[tuple[str, str, dict[str, Any]]]) -> Any:
+    """Decorate a command with ``table``'s options, all defaulting to None (= not given)."""
+
+    def decorate(func: Any) -> Any:
+        for flag, dest, kwargs in reversed(table):
+            help_text = kwargs.get("help", "")
+            if _DEFAULTS.get(dest) is not None:
+                help_text += f" [default: {_DEFAULTS[dest]}]"
+            func = click.option(flag, dest, default=None, **{**kwargs, "help": help_text})(func)
+        return func
+
+    return decorate
+
+
+def _given(options: dict[str, Any]) -> dict[str, Any]:
+    values = {k: v for k, v in options.items() if v is not None}
+    if "channels" in values:
+        values["channels"] = int(values["channels"])
+    return values
+
+
+def _parse_model_options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--model-option must look like KEY=VALUE, got {pair!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+class UserError(click.ClickException):
+    """An AnotransError shown as ``error: ...`` with exit code 2 and no traceback."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AnotransError as exc:
+            raise UserError(str(exc)) from exc
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="anotrans")
+@click.option("-v", "--verbose", is_flag=True, help="Log every epoch and every skipped update.")
+def cli(verbose: bool) -> None:
+    """Unsupervised visual anomaly detection with AnoTrans and its GAN baselines."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
+
+
+def _print_metrics(metrics: dict[str, Any], run_dir: Path | None = None) -> None:
+    keys = ("image_auroc", "image_ap", "image_f1", "image_f1_max", "threshold", "image_auroc_max_over_epochs")
+    for key in keys:
+        if metrics.get(key) is not None:
+            click.echo(f"{key}: {metrics[key]:.4f}")
+    for name, value in metrics.get("image_auroc_by_score", {}).items():
+        click.echo(f"image_auroc[{name}]: {'n/a' if value is None else f'{value:.4f}'}")
+    if run_dir is not None:
+        click.echo(f"run directory: {run_dir}")
+
+
+@cli.command()
+@_options(_TRAIN_OPTIONS)
+@click.option("--model-option", "model_option", multiple=True, help="Model setting KEY=VALUE (repeatable).")
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="YAML file of options.")
+@click.option("--out", "out", type=click.Path(file_okay=False), help="Run directory to write.")
+@click.option("--resume", "resume", type=click.Path(file_okay=False), help="Continue this interrupted run.")
+def train(
+    model_option: tuple[str, ...], config: str | None, out: str | None, resume: str | None, **options: Any
+) -> None:
+    """Train a model and write RUN_DIR (checkpoint, config.json, metrics.json, scores.csv, epochs.jsonl)."""
+    values = _given(options)
+    if model_option:
+        values["model_options"] = _parse_model_options(model_option)
+    if resume and out and Path(out) != Path(resume):
+        raise ConfigError(f"--resume {resume} continues that run in place; drop --out {out}")
+    out = out or resume
+    if out is None:
+        raise ConfigError("--out RUN_DIR is required (or --resume RUN_DIR)")
+    result = api.train(out, config=config, resume=resume is not None, **values)
+    _print_metrics(result.metrics, result.run_dir)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@_options(_DATA_OPTIONS)
+@click.option(
+    "--out", "out", type=click.Path(file_okay=False), help="Also write metrics.json and scores.csv here."
+)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+def test(run_dir: str, out: str | None, device: str, **options: Any) -> None:
+    """Metrics of a trained run on its own test set, or on any data given with --data/--root."""
+    detector = api.load(run_dir, device)
+    given = _given(options)
+    base = detector.spec.to_dict()
+    if "data" in given:  # another data set: keep only the model's geometry and the seed
+        base = {k: base[k] for k in ("image_size", "channels", "seed")}
+    spec = DataSpec.from_dict({**base, **given})
+    metrics = detector.test(spec, out)
+    _print_metrics(metrics)
+    click.echo(json.dumps({k: metrics[k] for k in ("n_test", "n_test_abnormal", "test_images_per_second")}))
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("images", nargs=-1, required=True)
+@click.option(
+    "--out", "out", type=click.Path(file_okay=False), help="Write predictions.csv and heat maps here."
+)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+def predict(run_dir: str, images: tuple[str, ...], out: str | None, device: str) -> None:
+    """Score images or folders: a CSV of path, score (0.5 = threshold), raw score and label."""
+    from anotrans.scoring.visualize import save_panel  # matplotlib: imported only when drawing
+
+    detector = api.load(run_dir, device)
+    rows = [["path", "score", "raw_score", "label"]]
+    out_dir = None if out is None else Path(out)
+    for part in detector.iter_predict(list(images), keep_images=out_dir is not None):
+        for i, path in enumerate(part.paths):
+            rows.append([path, f"{part.scores[i]:.6f}", f"{part.raw_scores[i]:.8g}", str(part.labels[i])])
+            if out_dir is not None:
+                (out_dir / "heatmaps").mkdir(parents=True, exist_ok=True)
+                label = "abnormal" if part.labels[i] else "normal"
+                save_panel(
+                    out_dir / "heatmaps" / f"{len(rows) - 2:05d}_{Path(path).stem}.png",
+                    part.images[i],
+                    part.reconstructions[i],
+                    part.maps[i],
+                    detector.scorer.stats["map_vmax"],
+                    f"{Path(path).name}: score {part.scores[i]:.3f} ({label})",
+                )
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    click.echo(buf.getvalue(), nl=False)
+    if out_dir is not None:
+        atomic_write_bytes(out_dir / "predictions.csv", buf.getvalue().encode())
+
+
+@cli.command()
+@click.option("--out", "out", type=click.Path(file_okay=False), default="runs/demo", show_default=True)
+def demo(out: str) -> None:
+    """Train a small AnoTrans on built-in synthetic data (a few CPU minutes) and print its AUROC."""
+    result = api.demo(out)
+    _print_metrics(result.metrics, result.run_dir)
+    click.echo(f"next: anotrans test {out}  |  anotrans predict {out} IMAGE... --out {out}/predictions")
+
+
+@cli.command()
+def models() -> None:
+    """List the registered models."""
+    for name in list_models():
+        click.echo(f"{name:16s} {model_description(name)}")
+
+
+cli.add_command(benchmark_command)
+
+
+def main() -> None:
+    """Console entry point (``anotrans``)."""
+    cli(prog_name="anotrans")

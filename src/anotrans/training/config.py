@@ -1,0 +1,83 @@
+"""The training options as one typed, JSON-ready record, written into every run's config.json."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from anotrans.errors import ConfigError
+
+PRECISIONS = ("fp32", "bf16")
+DEVICES = ("auto", "cpu", "cuda")
+EPOCH_SELECTIONS = ("last", "val")
+
+
+def known_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``data`` that are fields of dataclass ``cls`` (configs saved by other versions load)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Optimiser, schedule and loss settings; the defaults follow the paper (sec. 2.5, 3.2).
+
+    ``d_steps`` = 2 is the paper's "discriminator twice per generator step" (the released code does 1).
+    ``d_reinit_threshold``: D is re-initialised (weights and Adam state) when its loss falls below this,
+    as skip-ganomaly does, so a collapsed D cannot starve G of gradient; 0 turns it off.
+    ``max_nonfinite``: training stops after this many consecutive updates with a non-finite loss.
+    ``select_epoch``: "last" reports the final model; "val" the epoch with the lowest reconstruction
+    error on the validation normals (never test labels).
+    ``reference_eval``: also measure, after every epoch, the test AUROC the released code would report
+    (train-mode networks, unshuffled test set, batches of 128, 0.9 R + 0.1 L); for comparison only.
+    """
+
+    model: str = "anotrans"
+    model_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    epochs: int = 25
+    batch_size: int = 64
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    d_steps: int = 2
+    w_adv: float = 1.0
+    w_con: float = 50.0
+    w_lat: float = 1.0
+    w_enc: float = 1.0
+    d_reinit_threshold: float = 1e-5
+    max_nonfinite: int = 10
+    precision: str = "fp32"
+    seed: int = 0
+    deterministic: bool = False
+    device: str = "auto"
+    workers: int = 0
+    eval_every_epoch: bool = False
+    reference_eval: bool = False
+    select_epoch: str = "last"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name, allowed in (
+            ("precision", PRECISIONS),
+            ("device", DEVICES),
+            ("select_epoch", EPOCH_SELECTIONS),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, "
+                    f"got {getattr(self, name)!r}"
+                )
+        for name in ("epochs", "batch_size", "d_steps", "max_nonfinite"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ConfigError(f"--lr must be > 0, got {self.lr}")
+        if self.workers < 0:
+            raise ConfigError(f"--workers must be >= 0, got {self.workers}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        return cls(**known_fields(cls, data))

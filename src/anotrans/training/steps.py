@@ -1,0 +1,178 @@
+"""One training update on one batch, per model family, apart from the epoch loop.
+
+Order and evaluation counts per batch (``d_steps`` = k):
+  1. G runs once: ``fake = G(x)``.
+  2. k discriminator updates on (x, fake.detach()). Reusing the same fakes is exact, because G does not
+     change until step 3; D is re-run each time because D does change. ``detach`` keeps D's loss out of G.
+  3. One generator update: D(fake) with D's parameters frozen (so G's backward leaves D's .grad
+     untouched) and D(x) under no_grad as the latent target (a detached constant, as it must be: D
+     is not trained by G's loss, unlike the released code where D also minimised the latent term).
+So per batch: 1 G forward and 2k + 2 D forwards. D first follows the paper: "a relatively strong
+discriminator first". A non-finite loss skips that update (no optimiser step) and is counted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+
+from anotrans.errors import AnotransError
+from anotrans.networks.init import dcgan_init_
+from anotrans.scoring.scores import Generated, discriminate, generate
+from anotrans.training import losses
+from anotrans.training.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(AnotransError):
+    """Training kept producing NaN/inf losses, so continuing would only waste time."""
+
+
+class GeneratorObjective:
+    """Eq. 8 for the skip-connected family (AnoTrans, Skip-GANomaly, SAGAN): adv + con + lat."""
+
+    def terms(
+        self,
+        x: Tensor,
+        gen: Generated,
+        fake_logits: Tensor,
+        fake_feats: Tensor,
+        real_feats: Tensor,
+        weights: losses.LossWeights,
+    ) -> dict[str, Tensor]:
+        return {
+            "g_adv": weights.adv * losses.generator_adversarial_loss(fake_logits),
+            "g_con": weights.con * losses.contextual_loss(x, gen.recon),
+            "g_lat": weights.lat * losses.latent_loss(real_feats, fake_feats),
+        }
+
+
+class GanomalyObjective(GeneratorObjective):
+    """GANomaly: adversarial feature matching on D's features, contextual L1, encoder L2 on (z, z_hat)."""
+
+    def terms(
+        self,
+        x: Tensor,
+        gen: Generated,
+        fake_logits: Tensor,
+        fake_feats: Tensor,
+        real_feats: Tensor,
+        weights: losses.LossWeights,
+    ) -> dict[str, Tensor]:
+        return {
+            "g_adv": weights.adv * losses.latent_loss(real_feats, fake_feats),
+            "g_con": weights.con * losses.contextual_loss(x, gen.recon),
+            "g_enc": weights.enc * losses.latent_loss(gen.z, gen.z_hat),
+        }
+
+
+def objective_for(model: nn.Module) -> GeneratorObjective:
+    """GANomaly-style generators expose ``forward_latent``; every other family uses Eq. 8."""
+    return GanomalyObjective() if hasattr(model.generator, "forward_latent") else GeneratorObjective()
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Parameters of ``module`` stop requiring grad, so a backward pass through it writes no .grad."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+@dataclasses.dataclass
+class StepResult:
+    losses: dict[str, float]
+    skipped: int  # updates skipped for a non-finite loss in this batch
+    d_reinit: bool
+
+
+class GanUpdater:
+    """Owns the two Adam optimisers and applies one update per batch (see the module docstring)."""
+
+    def __init__(self, model: nn.Module, config: TrainConfig, device: torch.device) -> None:
+        self.model = model
+        self.config = config
+        self.device = device
+        self.objective = objective_for(model)
+        self.weights = losses.LossWeights(config.w_adv, config.w_con, config.w_lat, config.w_enc)
+        betas = (config.beta1, config.beta2)
+        self.opt_g = torch.optim.Adam(model.generator.parameters(), lr=config.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=config.lr, betas=betas)
+        self.consecutive_nonfinite = 0
+
+    @property
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"g": self.opt_g, "d": self.opt_d}
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast for the forward passes; weights, optimiser and losses stay fp32."""
+        if self.config.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _apply(self, loss: Tensor, optimizer: torch.optim.Optimizer, what: str) -> bool:
+        """Backward and step unless the loss is non-finite; stop training if that keeps happening."""
+        optimizer.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            self.consecutive_nonfinite += 1
+            log.warning("non-finite %s loss (%s): update skipped", what, loss.item())
+            if self.consecutive_nonfinite >= self.config.max_nonfinite:
+                raise NonFiniteLossError(
+                    f"{self.consecutive_nonfinite} consecutive updates had a non-finite loss: "
+                    "training stopped. Try a lower --lr, --precision fp32, or check the data for NaN/inf."
+                )
+            return False
+        loss.backward()
+        optimizer.step()
+        self.consecutive_nonfinite = 0
+        return True
+
+    def step(self, x: Tensor) -> StepResult:
+        model, skipped, d_reinit = self.model, 0, False
+        with self._autocast():
+            gen = generate(model.generator, x)
+        fake = gen.recon.detach()
+        d_loss = torch.zeros(())
+        for _ in range(self.config.d_steps):
+            with self._autocast():
+                real_logits, _ = discriminate(model.discriminator, x)
+                fake_logits, _ = discriminate(model.discriminator, fake)
+            d_loss = losses.discriminator_loss(real_logits.float(), fake_logits.float())
+            skipped += not self._apply(d_loss, self.opt_d, "discriminator")
+        if d_loss.item() < self.config.d_reinit_threshold:
+            self.reinit_discriminator()
+            d_reinit = True
+
+        with frozen(model.discriminator), self._autocast():
+            fake_logits, fake_feats = discriminate(model.discriminator, gen.recon)
+            with torch.no_grad():
+                _, real_feats = discriminate(model.discriminator, x)
+        terms = self.objective.terms(
+            x, _float(gen), fake_logits.float(), fake_feats.float(), real_feats.float(), self.weights
+        )
+        g_loss = sum(terms.values())
+        skipped += not self._apply(g_loss, self.opt_g, "generator")
+        values = {"d": d_loss.item(), "g": g_loss.item(), **{k: v.item() for k, v in terms.items()}}
+        return StepResult(values, skipped, d_reinit)
+
+    def reinit_discriminator(self) -> None:
+        """Fresh D weights and a fresh Adam state (stale moments would fight the new weights)."""
+        log.info("discriminator loss collapsed below %g: re-initialising D", self.config.d_reinit_threshold)
+        dcgan_init_(self.model.discriminator)
+        self.opt_d.state.clear()
+
+
+def _float(gen: Generated) -> Generated:
+    """The generator output in fp32 for the losses (a no-op without autocast)."""
+    return Generated(*(None if t is None else t.float() for t in (gen.recon, gen.z, gen.z_hat)))

@@ -1,0 +1,295 @@
+"""The epoch loop: updates, per-epoch validation and logs, resumable state, then the final report.
+
+Reading order: :func:`fit` → ``_run_epoch`` (one pass over the training normals) → ``_end_epoch``
+(validation, optional test AUROC, epoch log, resume state) → ``_finish`` (threshold from validation,
+test metrics, model and config files).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from anotrans.data.spec import DataSpec, DataSplits
+from anotrans.networks.registry import AnomalyGAN
+from anotrans.scoring.reference import REFERENCE_BATCH_SIZE, reference_protocol_auroc
+from anotrans.scoring.report import auroc_by_score, evaluate, mean_components, scores_csv
+from anotrans.scoring.scores import ScoreConfig, Scorer, ScoreTable, available_scores, score_batches
+from anotrans.training import checkpoint as ckpt
+from anotrans.training.config import TrainConfig
+from anotrans.training.reproducibility import restore_rng_state, rng_state, seed_everything
+from anotrans.training.steps import GanUpdater
+
+log = logging.getLogger(__name__)
+
+OPTIMISTIC_NOTE = (
+    "max over epochs of the test AUROC: selected with test labels, so optimistic; "
+    "this is how the paper's and the reference code's numbers were produced"
+)
+REFERENCE_NOTE = (
+    "the released code's measurement: networks in train mode (BatchNorm on each test batch's own "
+    "statistics), test set unshuffled normal-then-abnormal, batches of 128, 0.9 R + 0.1 L, max over "
+    "epochs; batch composition leaks labels, so this is for comparison with published numbers only"
+)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    workers: int = 0,
+    shuffle: bool = False,
+    seed: int = 0,
+    drop_last: bool = False,
+) -> DataLoader:
+    """The one DataLoader recipe: a seeded shuffle order, so epoch e shuffles alike after a resume."""
+    generator = torch.Generator().manual_seed(seed) if shuffle else None
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=workers,
+        generator=generator,
+        drop_last=drop_last,
+        persistent_workers=False,
+    )
+
+
+def run_config(
+    model: AnomalyGAN, spec: DataSpec, train: TrainConfig, score: ScoreConfig, scorer: Scorer | None = None
+) -> dict[str, Any]:
+    """config.json: everything that rebuilds and explains the run; ``normalisation`` once training ends."""
+    return {
+        "model": model.config_dict(),
+        "data": spec.to_dict(),
+        "training": train.to_dict(),
+        "score": score.to_dict(),
+        "normalisation": None if scorer is None else scorer.stats,
+        "threshold": None if scorer is None else scorer.threshold,
+    }
+
+
+@dataclasses.dataclass
+class _EpochState:
+    epoch: int = 0  # completed epochs
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    best_val: float | None = None
+    best_epoch: int | None = None
+    train_seconds: float = 0.0
+    images_seen: int = 0
+
+
+class Trainer:
+    """Trains ``model`` on ``splits`` into ``run_dir``; ``fit(resume=True)`` continues an interrupted run."""
+
+    def __init__(
+        self,
+        model: AnomalyGAN,
+        splits: DataSplits,
+        spec: DataSpec,
+        config: TrainConfig,
+        score_config: ScoreConfig,
+        run_dir: str | Path,
+    ) -> None:
+        self.model = model
+        self.splits = splits
+        self.spec = spec
+        self.config = config
+        self.score_config = score_config
+        self.run_dir = Path(run_dir)
+        self.device = resolve_device(config.device)
+        self.model.to(self.device)
+        self.updater = GanUpdater(model, config, self.device)
+        self.formulas = available_scores(model)
+        self.state = _EpochState()
+        self.tensorboard = None
+
+    def fit(self, resume: bool = False) -> dict[str, Any]:
+        seed_everything(self.config.seed, self.config.deterministic)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self._resume()
+        else:
+            ckpt.write_json(self.run_dir / ckpt.CONFIG_FILE, self._config())
+        self.tensorboard = _tensorboard_writer(self.run_dir)
+        try:
+            for epoch in range(self.state.epoch, self.config.epochs):
+                losses = self._run_epoch(epoch)
+                self._end_epoch(epoch, losses)
+            return self._finish()
+        finally:
+            if self.tensorboard is not None:
+                self.tensorboard.close()
+
+    def _config(self, scorer: Scorer | None = None) -> dict[str, Any]:
+        return run_config(self.model, self.spec, self.config, self.score_config, scorer)
+
+    def _resume(self) -> None:
+        state_path = self.run_dir / ckpt.STATE_FILE
+        if not state_path.exists():
+            log.info("no completed epoch in %s: starting from the beginning", self.run_dir)
+            return
+        rng_tensors, meta = ckpt.load_training_state(state_path, self.model, self.updater.optimizers)
+        restore_rng_state(rng_tensors, meta["rng"])
+        self.state = _EpochState(**meta["epoch_state"])
+        log.info("resuming %s after epoch %d", self.run_dir, self.state.epoch)
+
+    def _run_epoch(self, epoch: int) -> dict[str, float]:
+        self.model.train()
+        data = self.splits.train
+        batch = min(self.config.batch_size, len(data))
+        loader = make_loader(
+            data,
+            batch,
+            self.config.workers,
+            shuffle=True,
+            seed=self.config.seed * 100_003 + epoch,
+            drop_last=True,
+        )
+        sums: dict[str, float] = defaultdict(float)
+        n_batches, images, start = 0, 0, time.perf_counter()
+        bar = tqdm(
+            total=len(loader) * batch,
+            unit="img",
+            desc=f"epoch {epoch + 1}/{self.config.epochs}",
+            disable=not self.config.progress,
+            leave=False,
+            dynamic_ncols=True,
+        )
+        with bar:
+            for sample in loader:
+                x = sample["image"].to(self.device, non_blocking=True)
+                result = self.updater.step(x)
+                for key, value in result.losses.items():
+                    sums[key] += value
+                sums["skipped_updates"] += result.skipped
+                sums["d_reinits"] += result.d_reinit
+                n_batches += 1
+                images += x.shape[0]
+                bar.update(x.shape[0])
+                bar.set_postfix({k: f"{v:.3g}" for k, v in result.losses.items()})
+        seconds = time.perf_counter() - start
+        self.state.train_seconds += seconds
+        self.state.images_seen += images
+        means = {
+            f"loss_{k}": v / max(n_batches, 1)
+            for k, v in sums.items()
+            if k not in ("skipped_updates", "d_reinits")
+        }
+        return {
+            **means,
+            "skipped_updates": int(sums["skipped_updates"]),
+            "d_reinits": int(sums["d_reinits"]),
+            "seconds": seconds,
+            "images_per_second": images / max(seconds, 1e-9),
+        }
+
+    def _score(self, dataset: Dataset) -> ScoreTable:
+        loader = make_loader(dataset, self.config.batch_size, self.config.workers)
+        return score_batches(self.model, loader, self.score_config.smoothing_sigma, self.device)
+
+    def _end_epoch(self, epoch: int, record: dict[str, Any]) -> None:
+        val = self._score(self.splits.val)
+        record = {"epoch": epoch + 1, **record, **mean_components(val)}
+        if self.config.eval_every_epoch and self.splits.test is not None:
+            record["test_image_auroc_by_score"] = auroc_by_score(
+                self.score_config, self.formulas, val, self._score(self.splits.test)
+            )
+        if self.config.reference_eval and self.splits.test is not None:
+            loader = make_loader(self.splits.test, REFERENCE_BATCH_SIZE, self.config.workers)
+            record["test_image_auroc_reference_protocol"] = reference_protocol_auroc(
+                self.model, loader, self.score_config.smoothing_sigma, self.device
+            )
+        if self.config.select_epoch == "val" and (
+            self.state.best_val is None or record["val_recon"] < self.state.best_val
+        ):
+            self.state.best_val, self.state.best_epoch = record["val_recon"], epoch + 1
+            ckpt.save_weights(self.run_dir / ckpt.BEST_FILE, self.model)
+        self.state.history.append(record)
+        self.state.epoch = epoch + 1
+        log.info("epoch %d: %s", epoch + 1, json.dumps(record))
+        if self.tensorboard is not None:
+            for key, value in record.items():
+                if isinstance(value, (int, float)):
+                    self.tensorboard.add_scalar(key, value, epoch + 1)
+        ckpt.atomic_write_bytes(
+            self.run_dir / ckpt.EPOCH_LOG, "".join(json.dumps(r) + "\n" for r in self.state.history).encode()
+        )
+        rng_tensors, rng_meta = rng_state()
+        ckpt.save_training_state(
+            self.run_dir / ckpt.STATE_FILE,
+            self.model,
+            self.updater.optimizers,
+            rng_tensors,
+            {"rng": rng_meta, "epoch_state": dataclasses.asdict(self.state)},
+        )
+
+    def _finish(self) -> dict[str, Any]:
+        if self.config.select_epoch == "val":
+            ckpt.load_weights(self.run_dir / ckpt.BEST_FILE, self.model)
+        val = self._score(self.splits.val)
+        scorer = Scorer(self.score_config).fit(val.components)
+        metrics: dict[str, Any] = {
+            "epochs": self.state.epoch,
+            "selected_epoch": self.state.best_epoch
+            if self.config.select_epoch == "val"
+            else self.state.epoch,
+            "n_train": len(self.splits.train),
+            "n_val": len(val),
+            "threshold": scorer.threshold,
+            "train_seconds": self.state.train_seconds,
+            "train_images_per_second": self.state.images_seen / max(self.state.train_seconds, 1e-9),
+        }
+        if self.splits.test is not None:
+            start = time.perf_counter()
+            test = self._score(self.splits.test)
+            seconds = time.perf_counter() - start
+            metrics.update(
+                evaluate(scorer, self.formulas, val, test),
+                test_seconds=seconds,
+                test_images_per_second=len(test) / max(seconds, 1e-9),
+            )
+            ckpt.atomic_write_bytes(self.run_dir / ckpt.SCORES_FILE, scores_csv(scorer, test).encode())
+        per_epoch = [
+            r["test_image_auroc_by_score"][scorer.config.score]
+            for r in self.state.history
+            if r.get("test_image_auroc_by_score", {}).get(scorer.config.score) is not None
+        ]
+        if per_epoch:
+            metrics["image_auroc_max_over_epochs"] = max(per_epoch)
+            metrics["image_auroc_max_over_epochs_note"] = OPTIMISTIC_NOTE
+        reference = [
+            r["test_image_auroc_reference_protocol"]
+            for r in self.state.history
+            if r.get("test_image_auroc_reference_protocol") is not None
+        ]
+        if reference:
+            metrics["image_auroc_reference_protocol_max_over_epochs"] = max(reference)
+            metrics["image_auroc_reference_protocol_note"] = REFERENCE_NOTE
+        ckpt.save_weights(self.run_dir / ckpt.MODEL_FILE, self.model)
+        ckpt.write_json(self.run_dir / ckpt.METRICS_FILE, metrics)
+        ckpt.write_json(self.run_dir / ckpt.CONFIG_FILE, self._config(scorer))
+        return metrics
+
+
+def _tensorboard_writer(run_dir: Path) -> Any:
+    """A SummaryWriter under ``run_dir/tensorboard`` when tensorboard is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(run_dir / "tensorboard"))
