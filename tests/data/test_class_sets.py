@@ -105,3 +105,17 @@ def test_broken_official_files(tmp_path):
         f.write(b"x")
     with pytest.raises(DataError, match=r"test_X\.bin"):
         build_splits(DataSpec(data="stl10", root=str(tmp_path / "stl"), abnormal_class="cat"))
+
+
+def test_max_test_images_keeps_order_and_label_shares(tmp_path):
+    write_cifar_pickles(tmp_path)  # paper split: 27 normal then 13 abnormal test images
+    spec = DataSpec(data="cifar10", root=str(tmp_path), abnormal_class="cat")
+    full = [(e.path, e.label) for e in build_splits(spec).test.entries]
+    small = build_splits(DataSpec(**{**spec.to_dict(), "max_test_images": 20}))
+    sub = [(e.path, e.label) for e in small.test.entries]
+    assert len(sub) == 20 and [x for x in full if x in sub] == sub  # a subsequence: order kept
+    assert small.test.labels == [0] * 14 + [1] * 6  # 27:13 of 20 rounds to 14:6, normals first
+    assert small.info["test_pool"] == 40 and small.info["num_test"] == 20
+    larger = build_splits(DataSpec(**{**spec.to_dict(), "max_test_images": 30})).test.entries
+    assert {p for p, _ in sub} <= {e.path for e in larger}  # nested across budgets
+    assert [(e.path, e.label) for e in build_splits(spec).test.entries] == full

@@ -39,6 +39,7 @@ def test_val_split_and_nested_subsamples():
         ({"protocol": "fair"}, "protocol"),
         ({"val_split": 1.0}, "val_split"),
         ({"max_train_images": 0}, "max_train_images"),
+        ({"max_test_images": 0}, "max_test_images"),
         ({"data": "mvtec"}, "root"),
         ({"channels": 4}, "channels"),
     ],

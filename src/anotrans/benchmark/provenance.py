@@ -42,8 +42,10 @@ def commit() -> str:
 
 
 def command() -> str:
-    """The command line that started this process, as it could be typed again."""
-    return " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv])
+    """The command line that started this process, as one would type it from the repository root."""
+    program = sys.argv[0]
+    start = ["python", program] if program.endswith(".py") else [Path(program).name]
+    return shlex.join([*start, *sys.argv[1:]])
 
 
 def header(title: str, cmd: str | None = None) -> list[str]:

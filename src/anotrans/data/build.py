@@ -22,7 +22,7 @@ from anotrans.data.dataset import BadFiles, ImageDataset
 from anotrans.data.folder import read_class_folders, read_normal_abnormal
 from anotrans.data.images import check_geometry
 from anotrans.data.mvtec import read_mvtec
-from anotrans.data.protocols import Found, leave_one_class_out, split_normals
+from anotrans.data.protocols import Found, leave_one_class_out, split_normals, subsample_test
 from anotrans.data.spec import DATA_KINDS, PROTOCOLS, DataSpec, DataSplits
 from anotrans.data.stl10 import read_stl10
 from anotrans.data.synthetic import read_synthetic
@@ -43,8 +43,10 @@ def check_spec(spec: DataSpec) -> None:
         raise ConfigError(f"val_split must be in [0, 1), got {spec.val_split!r}")
     if not 0 < spec.test_split < 1:
         raise ConfigError(f"test_split must be in (0, 1), got {spec.test_split!r}")
-    if spec.max_train_images is not None and spec.max_train_images < 1:
-        raise ConfigError(f"max_train_images must be a positive integer, got {spec.max_train_images!r}")
+    for name in ("max_train_images", "max_test_images"):
+        value = getattr(spec, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
     if spec.root is None and spec.data != "synthetic":
         raise ConfigError(f"data={spec.data!r} needs root, the folder that holds the data set")
 
@@ -79,10 +81,11 @@ def build_splits(spec: DataSpec) -> DataSplits:
         mask_arrays=found.mask_arrays,
         cache_dir=spec.cache_dir,
     )
+    test = None if found.test is None else subsample_test(found.test, spec.max_test_images, spec.seed)
     splits = DataSplits(
         train=make(train, augment=bool(spec.augment)),
         val=make(val),
-        test=make(found.test) if found.test is not None else None,
+        test=make(test) if test is not None else None,
     )
     datasets = [d for d in (splits.train, splits.val, splits.test) if d is not None]
     if spec.skip_bad_files:
@@ -111,6 +114,8 @@ def _info(spec: DataSpec, found: Found, protocol: str, splits: DataSplits, bad: 
         "val_split": spec.val_split,
         "max_train_images": spec.max_train_images,
         "normal_pool": len(found.train),
+        "max_test_images": spec.max_test_images,
+        "test_pool": len(found.test) if found.test is not None else 0,
         "num_train": len(splits.train),
         "num_val": len(splits.val),
         "num_test": len(test_labels),

@@ -69,6 +69,27 @@ def split_normals(
     return hold_out(items, val_split, seed, "validation")
 
 
+def subsample_test(items: list[Entry], max_images: int | None, seed: int) -> list[Entry]:
+    """At most ``max_images`` test items, stratified by label and kept in their original order.
+
+    Order matters: the reference protocol scores the unshuffled, normal-then-abnormal test set in fixed
+    batches, so a subsample must keep that order. Each label keeps its share (rounded, at least one),
+    chosen by a seeded permutation per label, so the subsample is nested across budgets.
+    """
+    if max_images is None or max_images >= len(items):
+        return items
+    keep: set[int] = set()
+    classes = sorted({e.label for e in items})
+    for label in classes:
+        members = [i for i, e in enumerate(items) if e.label == label]
+        share = max(1, round(max_images * len(members) / len(items)))
+        if label == classes[-1]:
+            share = max(1, max_images - len(keep))
+        order = seeded_permutation(len(members), seed, f"test-subsample-{label}")
+        keep.update(members[j] for j in order[: min(share, len(members))])
+    return [x for i, x in enumerate(items) if i in keep]
+
+
 def resolve_class(classes: list[str], name: str | None, what: str) -> int:
     """Index of an abnormal class name, with the list of valid names in the error."""
     if name is None:

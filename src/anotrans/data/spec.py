@@ -34,6 +34,7 @@ class DataSpec:
     channels: int = 3
     val_split: float = 0.1
     max_train_images: int | None = None
+    max_test_images: int | None = None  # seeded, stratified test subsample that keeps the test order
     seed: int = 0
     augment: bool | None = None  # None: the data set's default (off for MVTec and folders)
     cache_dir: str | None = None

@@ -1,0 +1,47 @@
+"""Fixtures of the benchmark tests: one torch thread, and a fake ``train`` that writes metrics.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from anotrans.training import checkpoint as ckpt
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class FakeTrain:
+    """Stands in for ``anotrans.train``: records its calls and writes the metrics a finished run has."""
+
+    def __init__(self, fail: set[str] | None = None) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.fail = fail or set()
+
+    def __call__(self, out: Path, resume: bool = False, **options: Any) -> None:
+        self.calls.append({"out": Path(out), "resume": resume, **options})
+        if options.get("model") in self.fail:
+            raise RuntimeError("boom")
+        seed = options.get("seed", 0)
+        ckpt.write_json(Path(out) / ckpt.CONFIG_FILE, options)
+        ckpt.write_json(
+            Path(out) / ckpt.METRICS_FILE,
+            {
+                "image_auroc": 0.5 + 0.1 * seed,
+                "image_auroc_max_over_epochs": 0.7 + 0.1 * seed,
+                "image_auroc_reference_protocol_max_over_epochs": 0.8,
+            },
+        )
+
+
+@pytest.fixture
+def fake_train():
+    return FakeTrain
