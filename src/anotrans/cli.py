@@ -45,6 +45,17 @@ _DATA_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("--protocol", "protocol", {"type": click.Choice(PROTOCOLS), "help": "Leave-one-class-out protocol."}),
     ("--max-train-images", "max_train_images", {"type": int, "help": "Cap on training images."}),
     ("--max-test-images", "max_test_images", {"type": int, "help": "Seeded, stratified test subsample."}),
+    (
+        "--test-split",
+        "test_split",
+        {"type": float, "help": "Folder data: share of normals to test on."},
+    ),
+    ("--cache-dir", "cache_dir", {"type": click.Path(), "help": "On-disk cache of decoded, resized images."}),
+    (
+        "--skip-bad-files/--no-skip-bad-files",
+        "skip_bad_files",
+        {"help": "Warn on, skip bad files."},
+    ),
 ]
 _TRAIN_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     *_DATA_OPTIONS,
@@ -244,7 +255,7 @@ def demo(out: str) -> None:
     """Train a small AnoTrans on built-in synthetic data (a few CPU minutes) and print its AUROC."""
     result = api.demo(out)
     _print_metrics(result.metrics, result.run_dir)
-    click.echo(f"next: anotrans test {out}  |  anotrans predict {out} IMAGE... --out {out}/predictions")
+    click.echo(f"next: anotrans test {out}  |  anotrans predict {out} {out}/samples --out {out}/predictions")
 
 
 @cli.command()

@@ -2,13 +2,13 @@
 
 Normal images are one texture family (sinusoidal stripes) whose colour, orientation, period and
 phase vary per image, so no two are identical. Defects are binary-painted (so masks are exact),
-clearly visible at 32 px, and painted *in the image's own palette*: a defect pixel is never
-further from the image's mean colour than the stripes themselves are. So neither the mean colour
-nor the largest deviation from it tells a defect apart (a model that only learns mean colour
-scores near chance, whatever the score formula); only a model of the stripe pattern does.
+clearly visible at 32 px, and never further from the image's mean colour than the stripes
+themselves are. So neither the mean colour nor the largest deviation from it tells a defect apart
+(a model that only learns mean colour scores near chance, whatever the score formula); only a
+model of the surface (its stripe pattern and its colour line) does.
 
-- ``spot``: a flat disc in one of the stripes' intermediate shades (about 3-6 % of the pixels);
-- ``scratch``: a thin straight line in such a shade, across the stripes (about 3-5 %);
+- ``spot``: a flat disc in a hue the surface never shows (about 5-10 % of the pixels);
+- ``scratch``: a thin straight line in such a hue, across the stripes (about 3-5 %);
 - ``missing``: a rectangle where the stripes are gone and the flat base colour shows (about 5-9 %).
 
 Generation needs no download and takes well under a second for the default sizes.
@@ -34,9 +34,8 @@ SYNTHETIC_TEST = 200  # test images, SYNTHETIC_ANOMALY_RATIO of them defective
 SYNTHETIC_ANOMALY_RATIO = 0.5
 SYNTHETIC_CATEGORY = "synthetic"
 DEFECT_KINDS = ("spot", "scratch", "missing")
-# A spot or scratch takes the shade base +/- tint * u with u in this range: inside the stripes' own
-# range (u = 1 is a stripe's peak), so it never deviates more from the mean colour than a normal stripe.
-DEFECT_SHADE = (0.35, 0.7)
+# A spot's or scratch's deviation from the base colour, as a fraction of a stripe peak's (see _defect_colour).
+DEFECT_SHADE = (0.8, 1.0)
 
 
 @dataclasses.dataclass
@@ -64,10 +63,18 @@ def _surface(
 
 
 def _defect_colour(rng: np.random.Generator, kind: str, base: np.ndarray, tint: np.ndarray) -> np.ndarray:
-    """The defect's colour, from the image's own palette (see the module docstring)."""
+    """The defect's colour: off the stripes' colour line, but no further from the base than a stripe.
+
+    Stripes only take colours ``base + t * tint`` with |t| <= 1. A spot or scratch is shifted from
+    ``base`` along a random direction orthogonal to ``tint`` (a hue the surface never shows), by
+    DEFECT_SHADE times a stripe peak's mean absolute deviation, so its deviation is no larger.
+    """
     if kind == "missing":
         return base
-    return base + tint * rng.choice([-1.0, 1.0]) * rng.uniform(*DEFECT_SHADE)
+    direction = rng.normal(size=3)
+    direction -= direction.dot(tint) / tint.dot(tint) * tint
+    scale = rng.uniform(*DEFECT_SHADE) * np.abs(tint).mean() / np.abs(direction).mean()
+    return base + direction * scale
 
 
 def _defect(rng: np.random.Generator, kind: str, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
@@ -75,7 +82,7 @@ def _defect(rng: np.random.Generator, kind: str, yy: np.ndarray, xx: np.ndarray)
     size = yy.shape[0]
     cy, cx = rng.uniform(0.2, 0.8, 2) * size
     if kind == "spot":
-        return (yy - cy) ** 2 + (xx - cx) ** 2 <= (rng.uniform(0.1, 0.14) * size) ** 2
+        return (yy - cy) ** 2 + (xx - cx) ** 2 <= (rng.uniform(0.13, 0.18) * size) ** 2
     if kind == "scratch":
         angle, half = rng.uniform(0, np.pi), rng.uniform(0.22, 0.35) * size
         dy, dx = np.sin(angle), np.cos(angle)
