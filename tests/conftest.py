@@ -35,6 +35,16 @@ def tiny_model(name: str = "anotrans", seed: int = 0) -> AnomalyGAN:
     return build_model(name, image_size=TINY_IMAGE, **options)
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Every test on one torch thread: the tests' small ops run many times faster without OpenMP
+    threads spinning on each other (and results do not depend on the core count)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def make_tiny():
     """``make_tiny(name="anotrans", seed=0)``: a fresh tiny model."""

@@ -1,4 +1,4 @@
-"""Fixtures of the benchmark tests: one torch thread, and a fake ``train`` that writes metrics.json."""
+"""Fixtures of the benchmark tests: a fake ``train`` that writes metrics.json."""
 
 from __future__ import annotations
 
@@ -6,17 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from anotrans.training import checkpoint as ckpt
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class FakeTrain:

@@ -26,15 +26,6 @@ SIZES = (32, 64, 96, 128, 256)
 SMALL = {"ngf": 4, "disc_ndf": 4, "disc_nz": 8}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small ops on 2 shared cores run many times faster without OpenMP threads spinning on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _build(name: str, **options) -> tuple[nn.Module, nn.Module]:
     config_cls, builder = BUILDERS[name]
     return builder(config_cls(**options))

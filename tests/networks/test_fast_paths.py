@@ -15,15 +15,6 @@ from anotrans.networks import build_model
 from anotrans.networks.swin import SwinBlock, explicit_attention, window_partition, window_reverse
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small ops on a CPU shared with other jobs run much faster without intra-op thread hand-offs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def plain_attend(block: SwinBlock, x: Tensor) -> Tensor:
     """The block's attention branch written the plain way (no gather index, no fused attention)."""
     b, length, c = x.shape

@@ -17,15 +17,6 @@ from anotrans.networks.swin import GlobalAttentionBlock, SwinBlock
 NAMES = ["anotrans", "anotrans-cbam", "anotrans-plain", "anotrans-vit"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small ops on a CPU shared with other jobs run ~10x faster without intra-op thread hand-offs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def generator(name: str = "anotrans", image_size: int = 32, channels: int = 3, **overrides) -> nn.Module:
     torch.manual_seed(0)
     return build_model(name, image_size, channels, **overrides).generator

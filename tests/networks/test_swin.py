@@ -22,15 +22,6 @@ from anotrans.networks.swin import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small ops on a CPU shared with other jobs run ~10x faster without intra-op thread hand-offs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def patchify(x: torch.Tensor, p: int) -> torch.Tensor:
     """[B, C, H, W] -> [B, (H/p)(W/p), p*p*C], features ordered (row offset, column offset, channel)."""
     b, c, h, w = x.shape
