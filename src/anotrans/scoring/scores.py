@@ -29,7 +29,7 @@ SCORE_FORMULAS: dict[str, str] = {
 }
 SCORE_NORMS = ("raw", "zscore")
 COMPONENT_NAMES = ("recon", "latent", "disc", "residual_max", "encoder")
-DEFAULT_SCORE = "residual-max"
+DEFAULT_SCORE = "disc"
 
 
 @dataclasses.dataclass
