@@ -50,6 +50,17 @@ def option_names() -> list[str]:
     return sorted(_fields(DataSpec) | _fields(TrainConfig) | _fields(ScoreConfig))
 
 
+def parse_key_values(pairs: Sequence[str], option: str) -> dict[str, Any]:
+    """``KEY=VALUE`` strings (values parsed as YAML, dashes in keys read as underscores) as a dict."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{option} must look like KEY=VALUE, got {pair!r}")
+        out[key.strip().replace("-", "_")] = yaml.safe_load(value)
+    return out
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """A YAML (or JSON) mapping of option names to values; dashes and underscores are both accepted."""
     try:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from anotrans import api
 from anotrans.benchmark.command import benchmark_command
@@ -124,16 +123,6 @@ def _given(options: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _parse_model_options(pairs: tuple[str, ...]) -> dict[str, Any]:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--model-option must look like KEY=VALUE, got {pair!r}")
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
 class UserError(click.ClickException):
     """An AnotransError shown as ``error: ...`` with exit code 2 and no traceback."""
 
@@ -184,7 +173,7 @@ def train(
     """Train a model and write RUN_DIR (checkpoint, config.json, metrics.json, scores.csv, epochs.jsonl)."""
     values = _given(options)
     if model_option:
-        values["model_options"] = _parse_model_options(model_option)
+        values["model_options"] = api.parse_key_values(model_option, "--model-option")
     if resume and out and Path(out) != Path(resume):
         raise ConfigError(f"--resume {resume} continues that run in place; drop --out {out}")
     out = out or resume

@@ -13,7 +13,6 @@ from typing import Any
 
 import click
 import torch
-import yaml
 
 from anotrans import api
 from anotrans.benchmark import provenance, report
@@ -21,7 +20,6 @@ from anotrans.benchmark.presets import PRESETS, get_preset
 from anotrans.benchmark.runner import MEASURES, Outcome, Plan, Roots, TrainFn, plan_table, run_cell
 from anotrans.benchmark.tables import ROW_LABELS, TABLES, get_table
 from anotrans.data.spec import PROTOCOLS
-from anotrans.errors import ConfigError
 
 DEFAULT_OUT = Path("benchmarks") / "results"
 # Default data roots, relative to the repository root, used when they exist.
@@ -127,16 +125,6 @@ def _names(value: str | None) -> tuple[str, ...] | None:
     return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
 
 
-def _pairs(pairs: tuple[str, ...]) -> dict[str, Any]:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--option must look like KEY=VALUE, got {pair!r}")
-        out[key.strip().replace("-", "_")] = yaml.safe_load(value)
-    return out
-
-
 @click.command("benchmark")
 @click.argument("table", type=click.Choice(list(TABLES)))
 @click.option(
@@ -179,7 +167,8 @@ def benchmark_command(table: str, preset: str, **kw: Any) -> None:
     if kw["seeds"] is not None:
         overrides["seeds"] = tuple(int(s) for s in _names(kw["seeds"]) or ())
     roots = _roots(table, kw)
-    extra = {**_pairs(kw["options"]), **{k: kw[k] for k in ("protocol", "device") if kw[k] is not None}}
+    given = {k: kw[k] for k in ("protocol", "device") if kw[k] is not None}
+    extra = {**api.parse_key_values(kw["options"], "--option"), **given}
     plan = plan_table(
         get_table(table),
         get_preset(preset),
