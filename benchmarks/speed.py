@@ -367,7 +367,7 @@ def main() -> None:
     if not args.auroc:  # speed.md carries the hand-kept notes and the latest AUROC comparison along
         extras = [out.parent / name for name in ("speed-notes.md", "speed-auroc.md")]
         body += "".join(f"\n{path.read_text()}" for path in extras if path.is_file())
-    out.write_text("\n".join(header) + "\n" + body)
+    out.write_text("\n".join(header) + "\n\n" + body)
     print(f"wrote {out}")
 
 
