@@ -17,9 +17,7 @@ _aten = torch.ops.aten
 
 
 # Formulas receive shapes, not tensors (FlopCounterMode maps tensors to their shapes first).
-def _cpu_sdpa_forward(
-    query: Any, key: Any, value: Any, *args: Any, out_shape: Any = None, **kwargs: Any
-) -> int:
+def _cpu_sdpa_forward(query: Any, key: Any, value: Any, *args: Any, **kwargs: Any) -> int:
     return sdpa_flop_count(query, key, value)
 
 

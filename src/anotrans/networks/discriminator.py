@@ -44,8 +44,6 @@ class DcganEncoder(nn.Sequential):
             width *= 2
         layers.append(nn.Conv2d(width, nz, sizes[-1], 1, 0, bias=False))
         super().__init__(*layers)
-        self.final_size = sizes[-1]
-        self.final_width = width
 
 
 class Discriminator(nn.Module):

@@ -58,6 +58,9 @@ def make_loader(
 ) -> DataLoader:
     """The one DataLoader recipe: a seeded shuffle order, so epoch e shuffles alike after a resume."""
     generator = torch.Generator().manual_seed(seed) if shuffle else None
+    if workers > 0 and hasattr(dataset, "preload"):
+        # Decode once here: forked workers inherit the filled memo instead of decoding every epoch.
+        dataset.preload()
     return DataLoader(
         dataset,
         batch_size=batch_size,
