@@ -9,12 +9,13 @@ import dataclasses
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import yaml
 from PIL import Image
+from torch.utils.data import Dataset
 
 from anotrans.data import build_splits
 from anotrans.data.images import conform, list_images, load_image
@@ -197,19 +198,36 @@ ImageLike = str | Path | Image.Image | torch.Tensor
 
 
 class Detector:
-    """A trained model with its validation-fitted score normalisation and threshold."""
+    """A trained model with its validation-fitted score normalisation and threshold.
+
+    ``precision="bf16"`` casts the weights and the input images to bfloat16 (no autocast: inference needs
+    no fp32 master weights, and autocast's per-layer casts and fp32 norms/GELU cost time). On a CPU with
+    bf16 matmul it scores ~2x faster than fp32 with scores within bf16 rounding; maps, reconstructions
+    and scores still come back as fp32.
+    """
+
+    PRECISIONS: ClassVar[dict[str, torch.dtype]] = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
     def __init__(
-        self, model: AnomalyGAN, scorer: Scorer, spec: DataSpec, device: torch.device, batch_size: int = 32
+        self,
+        model: AnomalyGAN,
+        scorer: Scorer,
+        spec: DataSpec,
+        device: torch.device,
+        batch_size: int = 32,
+        precision: str = "fp32",
     ) -> None:
-        self.model = model.to(device).eval()
+        if precision not in self.PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(self.PRECISIONS)}, got {precision!r}")
+        self.dtype = self.PRECISIONS[precision]
+        self.model = model.to(device, self.dtype).eval()
         self.scorer = scorer
         self.spec = spec
         self.device = device
         self.batch_size = batch_size
 
     @classmethod
-    def load(cls, run_dir: str | Path, device: str = "auto") -> Detector:
+    def load(cls, run_dir: str | Path, device: str = "auto", precision: str = "fp32") -> Detector:
         run_dir = Path(run_dir)
         saved = ckpt.read_json(run_dir / ckpt.CONFIG_FILE)
         if saved.get("normalisation") is None:
@@ -225,6 +243,7 @@ class Detector:
             DataSpec.from_dict(saved["data"]),
             resolve_device(device),
             saved["training"].get("batch_size", 32),
+            precision,
         )
 
     def _inputs(self, images: ImageLike | Sequence[ImageLike]) -> list[tuple[str, ImageLike]]:
@@ -265,7 +284,7 @@ class Detector:
             chunk = items[start : start + self.batch_size]
             x = torch.stack([self._tensor(item) for _, item in chunk]).to(self.device)
             with eval_mode(self.model):
-                comp = compute_components(self.model, x, self.scorer.config.smoothing_sigma)
+                comp = compute_components(self.model, x.to(self.dtype), self.scorer.config.smoothing_sigma)
             raw = self.scorer.raw(comp.arrays())
             yield Prediction(
                 paths=[name for name, _ in chunk],
@@ -292,6 +311,11 @@ class Detector:
         """Just the [0, 1] scores (0.5 = threshold)."""
         return self.predict(images).scores
 
+    def _batches(self, dataset: Dataset) -> Iterator[dict[str, Any]]:
+        """Loader batches with the images in the networks' dtype, which ``score_batches`` feeds as given."""
+        for batch in make_loader(dataset, self.batch_size):
+            yield {**batch, "image": batch["image"].to(self.dtype)}
+
     def test(
         self, spec: DataSpec | dict[str, Any] | None = None, out: str | Path | None = None
     ) -> dict[str, Any]:
@@ -305,9 +329,9 @@ class Detector:
         if splits.test is None or len(splits.test) == 0:
             raise DataError(f"data {spec.data!r} has no labelled test set to test on")
         sigma = self.scorer.config.smoothing_sigma
-        val = score_batches(self.model, make_loader(splits.val, self.batch_size), sigma, self.device)
+        val = score_batches(self.model, self._batches(splits.val), sigma, self.device)
         start = time.perf_counter()
-        test = score_batches(self.model, make_loader(splits.test, self.batch_size), sigma, self.device)
+        test = score_batches(self.model, self._batches(splits.test), sigma, self.device)
         seconds = time.perf_counter() - start
         metrics = evaluate(self.scorer, available_scores(self.model), val, test)
         metrics.update(
@@ -319,6 +343,6 @@ class Detector:
         return metrics
 
 
-def load(run_dir: str | Path, device: str = "auto") -> Detector:
-    """Load a finished run directory written by ``train`` or ``anotrans train``."""
-    return Detector.load(run_dir, device)
+def load(run_dir: str | Path, device: str = "auto", precision: str = "fp32") -> Detector:
+    """Load a finished run directory written by ``train`` or ``anotrans train`` (see :class:`Detector`)."""
+    return Detector.load(run_dir, device, precision)

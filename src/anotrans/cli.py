@@ -183,6 +183,15 @@ def train(
     _print_metrics(result.metrics, result.run_dir)
 
 
+_INFERENCE_PRECISION = click.option(
+    "--precision",
+    type=click.Choice(list(api.Detector.PRECISIONS)),
+    default="fp32",
+    show_default=True,
+    help="Network precision for scoring; bf16 casts the weights (about 2x faster on bf16-capable CPUs).",
+)
+
+
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @_options(_DATA_OPTIONS)
@@ -190,9 +199,10 @@ def train(
     "--out", "out", type=click.Path(file_okay=False), help="Also write metrics.json and scores.csv here."
 )
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
-def test(run_dir: str, out: str | None, device: str, **options: Any) -> None:
+@_INFERENCE_PRECISION
+def test(run_dir: str, out: str | None, device: str, precision: str, **options: Any) -> None:
     """Metrics of a trained run on its own test set, or on any data given with --data/--root."""
-    detector = api.load(run_dir, device)
+    detector = api.load(run_dir, device, precision)
     given = _given(options)
     base = detector.spec.to_dict()
     if "data" in given:  # another data set: keep only the model's geometry and the seed
@@ -210,11 +220,12 @@ def test(run_dir: str, out: str | None, device: str, **options: Any) -> None:
     "--out", "out", type=click.Path(file_okay=False), help="Write predictions.csv and heat maps here."
 )
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
-def predict(run_dir: str, images: tuple[str, ...], out: str | None, device: str) -> None:
+@_INFERENCE_PRECISION
+def predict(run_dir: str, images: tuple[str, ...], out: str | None, device: str, precision: str) -> None:
     """Score images or folders: a CSV of path, score (0.5 = threshold), raw score and label."""
     from anotrans.scoring.visualize import save_panel  # matplotlib: imported only when drawing
 
-    detector = api.load(run_dir, device)
+    detector = api.load(run_dir, device, precision)
     rows = [["path", "score", "raw_score", "label"]]
     out_dir = None if out is None else Path(out)
     for part in detector.iter_predict(list(images), keep_images=out_dir is not None):

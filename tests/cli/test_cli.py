@@ -12,8 +12,10 @@ import yaml
 from click.testing import CliRunner
 from PIL import Image
 from safetensors.torch import load_file
+from scipy.stats import spearmanr
 
 import anotrans
+from anotrans.api import Detector
 from anotrans.cli import cli
 from anotrans.data import make_synthetic
 from anotrans.training.trainer import Trainer
@@ -119,6 +121,26 @@ def test_test_and_predict_on_the_trained_run(run_dir, tmp_path):
     pred = anotrans.load(run_dir, "cpu").predict([Image.open(images / "img0.png")])
     assert pred.scores[0] == pytest.approx(float(rows[0]["score"]), abs=1e-6)
     assert pred.maps.shape == (1, 16, 16) and pred.labels[0] == int(rows[0]["label"])
+
+
+def test_bf16_inference_scores_like_fp32(run_dir):
+    """``--precision bf16`` casts the networks to bf16; scores and maps stay within bf16 rounding of fp32."""
+    images = torch.from_numpy(make_synthetic(64, 16, seed=3, anomaly_ratio=0.5).images)
+    x = images.permute(0, 3, 1, 2).float() / 127.5 - 1
+    fp32, bf16 = anotrans.load(run_dir, "cpu"), Detector.load(run_dir, "cpu", precision="bf16")
+    assert {p.dtype for p in fp32.model.parameters()} == {torch.float32}  # the default is unchanged
+    assert {p.dtype for p in bf16.model.parameters()} == {torch.bfloat16}
+    want, got = fp32.predict(x, keep_images=True), bf16.predict(x, keep_images=True)
+    assert got.maps.dtype == np.float32 and np.array_equal(got.images, want.images)
+    assert np.abs(got.maps - want.maps).max() < 0.02
+    assert spearmanr(got.raw_scores, want.raw_scores).statistic > 0.99
+    spread = np.ptp(want.raw_scores)
+    assert np.abs(got.raw_scores - want.raw_scores).max() < 0.05 * spread
+
+    result = invoke("test", run_dir, "--precision", "bf16")
+    assert result.exit_code == 0, result.output
+    trained = json.loads((run_dir / "metrics.json").read_text())["image_auroc"]
+    assert float(result.output.split("image_auroc:")[1].split()[0]) == pytest.approx(trained, abs=0.02)
 
 
 def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, config_file, monkeypatch):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from anotrans.errors import ConfigError
 
@@ -200,6 +201,8 @@ class TransformerBlock(nn.Module):
     """Pre-norm block ``x + attn(LN(x))`` then ``x + MLP(LN(x))`` (Eq. 1-2), with two separate LayerNorms.
 
     Subclasses choose the attention; :meth:`attend` maps normalised tokens to the attention output.
+    ``checkpoint = True`` (set by the generator's ``checkpoint_blocks``) keeps only the block's input for
+    backward and recomputes the rest then: far less training memory for one more forward pass.
     """
 
     def __init__(self, dim: int, attn: nn.Module, mlp_ratio: float = 4.0) -> None:
@@ -208,11 +211,17 @@ class TransformerBlock(nn.Module):
         self.attn = attn
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = _mlp(dim, mlp_ratio)
+        self.checkpoint = False
 
     def attend(self, x: Tensor) -> Tensor:
         return self.attn(x)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.checkpoint and self.training and torch.is_grad_enabled():
+            return checkpoint(self._forward, x, use_reentrant=False)
+        return self._forward(x)
+
+    def _forward(self, x: Tensor) -> Tensor:
         x = x + self.attend(self.norm1(x))
         return x + self.mlp(self.norm2(x))
 
