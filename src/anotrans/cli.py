@@ -251,9 +251,11 @@ def predict(run_dir: str, images: tuple[str, ...], out: str | None, device: str,
 
 @cli.command()
 @click.option("--out", "out", type=click.Path(file_okay=False), default="runs/demo", show_default=True)
-def demo(out: str) -> None:
-    """Train a small AnoTrans on built-in synthetic data (a few CPU minutes) and print its AUROC."""
-    result = api.demo(out)
+@click.option("--epochs", type=click.IntRange(min=1), default=api.DEMO_OPTIONS["epochs"], show_default=True)
+@click.option("--seed", type=int, default=api.DEMO_OPTIONS["seed"], show_default=True)
+def demo(out: str, epochs: int, seed: int) -> None:
+    """Train a small AnoTrans on built-in synthetic data (about 2 CPU minutes) and print its AUROC."""
+    result = api.demo(out, epochs=epochs, seed=seed)
     _print_metrics(result.metrics, result.run_dir)
     click.echo(f"next: anotrans test {out}  |  anotrans predict {out} {out}/samples --out {out}/predictions")
 
