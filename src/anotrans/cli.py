@@ -98,6 +98,7 @@ _TRAIN_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("--select-epoch", "select_epoch", {"type": click.Choice(EPOCH_SELECTIONS), "help": "Reported epoch."}),
     ("--device", "device", {"type": click.Choice(DEVICES), "help": "Where to train."}),
     ("--workers", "workers", {"type": int, "help": "DataLoader worker processes."}),
+    ("--threads", "threads", {"type": int, "help": "torch CPU threads for this run (0: torch's default)."}),
     ("--progress/--no-progress", "progress", {"help": "Show a progress bar per epoch."}),
 ]
 

@@ -28,6 +28,9 @@ class TrainConfig:
     ``max_nonfinite``: training stops after this many consecutive updates with a non-finite loss.
     ``select_epoch``: "last" reports the final model; "val" the epoch with the lowest reconstruction
     error on the validation normals (never test labels).
+    ``threads``: torch intra-op CPU threads while training (0 keeps torch's default, one per core). A
+    GAN's trajectory depends on the float summation order, which the thread count changes, so fixing it
+    makes a CPU run repeat exactly on other machines.
     ``reference_eval``: also measure, after every epoch, the test AUROC the released code would report
     (train-mode networks, unshuffled test set, batches of 128, 0.9 R + 0.1 L); for comparison only.
     """
@@ -51,6 +54,7 @@ class TrainConfig:
     deterministic: bool = False
     device: str = "auto"
     workers: int = 0
+    threads: int = 0
     eval_every_epoch: bool = False
     reference_eval: bool = False
     select_epoch: str = "last"
@@ -72,8 +76,9 @@ class TrainConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
-        if self.workers < 0:
-            raise ConfigError(f"--workers must be >= 0, got {self.workers}")
+        for name in ("workers", "threads"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name} must be >= 0, got {getattr(self, name)}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

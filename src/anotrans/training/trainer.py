@@ -129,12 +129,16 @@ class Trainer:
         else:
             ckpt.write_json(self.run_dir / ckpt.CONFIG_FILE, self._config())
         self.tensorboard = _tensorboard_writer(self.run_dir)
+        threads = torch.get_num_threads()
+        if self.config.threads:
+            torch.set_num_threads(self.config.threads)
         try:
             for epoch in range(self.state.epoch, self.config.epochs):
                 losses = self._run_epoch(epoch)
                 self._end_epoch(epoch, losses)
             return self._finish()
         finally:
+            torch.set_num_threads(threads)
             if self.tensorboard is not None:
                 self.tensorboard.close()
 
