@@ -8,7 +8,7 @@ repository root (the default full run takes under 10 minutes on 2 CPU cores):
     python benchmarks/speed.py --quick              # AnoTrans at 32 px only, a quick check
     python benchmarks/speed.py --models anotrans --sizes 32 64 --precision bf16
     python benchmarks/speed.py --quick --before HEAD  # plus AnoTrans 32 px with networks/ as of HEAD
-    python benchmarks/speed.py --models anotrans --sizes 64 --checkpoint-blocks  # checkpointed training
+    python benchmarks/speed.py --models anotrans --sizes 64 --checkpoint-sizes  # no checkpointed rows
     python benchmarks/speed.py --auroc              # fp32 vs bf16 image AUROC (synthetic, MVTec bottle)
 
 Writes benchmarks/results/speed.md (``--auroc``: speed-auroc.md), followed by the hand-kept notes on
@@ -21,8 +21,9 @@ Training = one full ``GanUpdater.step`` (1 G forward, 2k+2 D forwards, k D updat
 bf16 training is autocast with fp32 master weights (``--precision bf16`` of ``anotrans train``).
 Inference = the full score (G forward plus D features of input and reconstruction) in eval mode, run as
 ``Detector(precision=...)`` runs it: bf16 inference casts the networks and the input to bf16 (no
-autocast, which was 1.1-1.2x slower). ``--checkpoint-blocks`` builds the AnoTrans models with the
-``checkpoint_blocks`` option (activation checkpointing: less training memory, one more G forward).
+autocast, which was 1.1-1.2x slower). AnoTrans is also measured with the ``checkpoint_blocks`` option
+(activation checkpointing: less training memory, one more G forward) at the ``--checkpoint-sizes``
+(default 64 px, where the memory target is).
 FLOPs are counted by ``anotrans.flops`` (torch.utils.flop_counter plus CPU attention; fwd and bwd), and
 "% peak" is achieved FLOP/s over the best matmul rate of the same precision measured at the start.
 """
@@ -227,8 +228,8 @@ def fmt_row(job: dict[str, Any], m: dict[str, Any]) -> str:
 def targets(results: dict[tuple[str, str, int, str], dict[str, Any]]) -> list[str]:
     """The issue's targets (2 CPU cores, paper-size AnoTrans) checked against this run's CPU rows."""
 
-    def get(size: int, precision: str, key: str) -> float | None:
-        return results.get(("cpu", "anotrans", size, precision), {}).get(key)
+    def get(size: int, precision: str, key: str, model: str = "anotrans") -> float | None:
+        return results.get(("cpu", model, size, precision), {}).get(key)
 
     def line(text: str, value: float | None, ok: Callable[[float], bool], unit: str) -> str:
         if value is None:
@@ -249,6 +250,8 @@ def targets(results: dict[tuple[str, str, int, str], dict[str, Any]]) -> list[st
         line("bf16 / fp32 training img/s >= 2 (32 px)", ratio("train_ips"), lambda v: v >= 2, "x"),
         line("bf16 / fp32 inference img/s >= 2 (32 px)", ratio("infer_ips"), lambda v: v >= 2, "x"),
         line("fp32 training peak memory < 4 GiB (64 px)", get(64, "fp32", "train_mib"),
+             lambda v: v < 4096, " MiB"),
+        line("the same, `checkpoint_blocks=true`", get(64, "fp32", "train_mib", "anotrans (checkpointed)"),
              lambda v: v < 4096, " MiB"),
         *(line(f"{p} inference of one 256 px image (batch 1) < 150 ms", get(256, p, "b1_ms"),
                lambda v: v < 150, " ms") for p in ("fp32", "bf16")),
@@ -274,13 +277,14 @@ def speed(args: argparse.Namespace) -> str:
         lines += [f"- {device} matmul peak measured in this run: {peak_text}"]
         rows = [TABLE_HEAD]
         print(TABLE_HEAD, flush=True)
-        for model in args.models:
-            for size in args.sizes:
-                for precision in args.precision:
-                    job = make_job(device, model, size, precision, min_time, args.checkpoint_blocks)
-                    results[device, model, size, precision] = summarise(job, run_job(job), peaks[precision])
-                    rows.append(fmt_row(job, results[device, model, size, precision]))
-                    print(rows[-1], flush=True)
+        checkpointed = [("anotrans", s, True) for s in args.checkpoint_sizes if "anotrans" in args.models]
+        for model, size, ckpt in [(m, s, False) for m in args.models for s in args.sizes] + checkpointed:
+            for precision in args.precision:
+                job = make_job(device, model, size, precision, min_time, ckpt)
+                key = (device, model + (" (checkpointed)" if ckpt else ""), size, precision)
+                results[key] = summarise(job, run_job(job), peaks[precision])
+                rows.append(fmt_row(job, results[key]))
+                print(rows[-1], flush=True)
         lines += ["", *rows, ""]
     lines += ["## Targets", "", *targets(results), ""]
     if args.before:
@@ -359,9 +363,12 @@ def main() -> None:
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     parser.add_argument("--quick", action="store_true", help="AnoTrans at 32 px, short timings")
     parser.add_argument(
-        "--checkpoint-blocks",
-        action="store_true",
-        help="build AnoTrans models with checkpoint_blocks=True (activation checkpointing in training)",
+        "--checkpoint-sizes",
+        nargs="*",
+        type=int,
+        default=[64],
+        choices=SIZES,
+        help="also measure AnoTrans with checkpoint_blocks=True (activation checkpointing) at these sizes",
     )
     parser.add_argument("--auroc", action="store_true", help="fp32 vs bf16 AUROC instead of speed")
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
@@ -373,7 +380,7 @@ def main() -> None:
         print(json.dumps(worker(json.loads(args.worker))))
         return
     if args.quick:
-        args.models, args.sizes = ["anotrans"], [32]
+        args.models, args.sizes, args.checkpoint_sizes = ["anotrans"], [32], []
     command = "python benchmarks/speed.py " + " ".join(sys.argv[1:])
     body = auroc(args) if args.auroc else speed(args)
     title = "fp32 vs bf16 image AUROC" if args.auroc else "Training and inference speed"
