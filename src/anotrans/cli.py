@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from anotrans import api
+from anotrans.allocator import keep_freed_memory
 from anotrans.benchmark.command import benchmark_command
 from anotrans.data.spec import DATA_KINDS, PROTOCOLS, DataSpec
 from anotrans.errors import AnotransError, ConfigError
@@ -273,4 +274,5 @@ cli.add_command(benchmark_command)
 
 def main() -> None:
     """Console entry point (``anotrans``)."""
+    keep_freed_memory()
     cli(prog_name="anotrans")
