@@ -207,7 +207,7 @@ class Detector:
 
     ``precision="bf16"`` casts the weights and the input images to bfloat16 (no autocast: inference needs
     no fp32 master weights, and autocast's per-layer casts and fp32 norms/GELU cost time). On a CPU with
-    bf16 matmul it scores ~2x faster than fp32 with scores within bf16 rounding; maps, reconstructions
+    bf16 matmul it scores 1.7-2x faster than fp32 with scores within bf16 rounding; maps, reconstructions
     and scores still come back as fp32.
     """
 

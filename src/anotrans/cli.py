@@ -190,7 +190,7 @@ _INFERENCE_PRECISION = click.option(
     type=click.Choice(list(api.Detector.PRECISIONS)),
     default="fp32",
     show_default=True,
-    help="Network precision for scoring; bf16 casts the weights (about 2x faster on bf16-capable CPUs).",
+    help="Network precision for scoring; bf16 casts the weights (1.7-2x faster on bf16-capable CPUs).",
 )
 
 
