@@ -128,11 +128,11 @@ def train(
 
 
 # The demo: a small AnoTrans (embed dim 16 instead of 64, two patch merges instead of three, a
-# quarter-width discriminator) on the built-in synthetic data for 25 epochs, about 2 min on 2 idle
+# quarter-width discriminator) on the built-in synthetic data for 25 epochs, 104 s on 2 idle
 # CPU cores. 25, not 10: the `disc` score keeps improving (seeds 0/1/2: 0.82/0.78/0.66 after 10
 # epochs, 0.92/0.77/0.86 after 25; docs/usage.md). One D step per G step: with the paper's two,
 # this small D wins within 3 epochs (loss ~0.002) and the discriminator score falls back. One thread:
-# this small model gains little from a second one (92 s with two, ~100 s with one), and a fixed thread
+# this small model gains little from a second one (92 s with two, 104 s with one), and a fixed thread
 # count makes the demo's result the same on every machine as in the learning test.
 DEMO_OPTIONS: dict[str, Any] = {
     "data": "synthetic",
