@@ -133,7 +133,7 @@ def train(
 # epochs, 0.92/0.77/0.86 after 25; docs/usage.md). One D step per G step: with the paper's two,
 # this small D wins within 3 epochs (loss ~0.002) and the discriminator score falls back. One thread:
 # this small model gains little from a second one (92 s with two, 104 s with one), and a fixed thread
-# count makes the demo's result the same on every machine as in the learning test.
+# count makes the demo repeat the learning test's result (on the same CPU kernels).
 DEMO_OPTIONS: dict[str, Any] = {
     "data": "synthetic",
     "model": "anotrans",
