@@ -216,9 +216,13 @@ def summarise(job: dict[str, Any], r: dict[str, Any], peak: float) -> dict[str, 
     }
 
 
+def model_label(job: dict[str, Any]) -> str:
+    """The model column of a row, which also keys its results: checkpointed AnoTrans rows say so."""
+    return job["model"] + (" (checkpointed)" if job["model_options"] else "")
+
+
 def fmt_row(job: dict[str, Any], m: dict[str, Any]) -> str:
-    model = job["model"] + (" (checkpointed)" if job["model_options"] else "")
-    head = f"| {job['device']} | {model} | {job['size']} | {job['precision']} | {job['batch']} |"
+    head = f"| {job['device']} | {model_label(job)} | {job['size']} | {job['precision']} | {job['batch']} |"
     if "error" in m:
         return f"{head} failed: {m['error']} |||||||||"
     return (
@@ -284,7 +288,7 @@ def speed(args: argparse.Namespace) -> str:
         for model, size, ckpt in [(m, s, False) for m in args.models for s in args.sizes] + checkpointed:
             for precision in args.precision:
                 job = make_job(device, model, size, precision, min_time, ckpt)
-                key = (device, model + (" (checkpointed)" if ckpt else ""), size, precision)
+                key = (device, model_label(job), size, precision)
                 results[key] = summarise(job, run_job(job), peaks[precision])
                 rows.append(fmt_row(job, results[key]))
                 print(rows[-1], flush=True)

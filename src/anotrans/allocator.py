@@ -2,8 +2,8 @@
 
 By default glibc serves big allocations with mmap and trims freed heap memory back to the OS, so
 every training step or scoring batch page-faults its activations in again. On the 2-core test
-machine that made AnoTrans inference ~15 % slower and its speed vary by up to 20 % between
-processes (benchmarks/results/speed-notes.md). The CLI and the speed benchmark call
+machine that made AnoTrans inference 15-70 % slower (training unchanged within noise) and its speed
+vary more between processes (benchmarks/results/speed-notes.md). The CLI and the speed benchmark call
 :func:`keep_freed_memory` once at start-up; library imports never change the process's allocator.
 """
 

@@ -30,7 +30,7 @@ class TrainConfig:
     error on the validation normals (never test labels).
     ``threads``: torch intra-op CPU threads while training (0 keeps torch's default, one per core). A
     GAN's trajectory depends on the float summation order, which the thread count changes, so fixing it
-    makes a CPU run repeat exactly on other machines.
+    makes a CPU run repeat exactly (on the same CPU kernels).
     ``reference_eval``: also measure, after every epoch, the test AUROC the released code would report
     (train-mode networks, unshuffled test set, batches of 128, 0.9 R + 0.1 L); for comparison only.
     """
