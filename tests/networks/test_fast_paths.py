@@ -2,7 +2,8 @@
 
 The plain reference is Swin's textbook formulation: roll, ``window_partition``, explicit softmax
 attention with the relative bias and the shift mask broadcast per window, ``window_reverse``, roll back.
-The optimised path gathers tokens with one precomputed index and runs SDPA's fused kernel.
+The optimised path gathers tokens with one precomputed index and runs :func:`explicit_attention` (baddbmm
+with the mask, fp32 heads zero-padded past torch's small-bmm loop), checked here against SDPA too.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from anotrans.networks import build_model, build_model_from_config
 from anotrans.networks.swin import (
     SwinBlock,
     TransformerBlock,
+    _padded_head_dim,
     explicit_attention,
     window_partition,
     window_reverse,
@@ -60,13 +62,14 @@ def _randomise(block: SwinBlock) -> None:
     [(8, 2, 1), (8, 2, 0), (8, 4, 2), (6, 2, 1), (2, 2, 0)],
     ids=["w2-shift", "w2-noshift", "w4-shift", "6px-w2-shift", "single-window"],
 )
+@pytest.mark.parametrize("dim", [16, 32], ids=["d8", "d16-padded"])
 def test_swin_attention_matches_plain_path_forward_and_backward(
-    resolution: int, window: int, shift: int
+    resolution: int, window: int, shift: int, dim: int
 ) -> None:
     torch.manual_seed(0)
-    block = SwinBlock(dim=16, resolution=resolution, num_heads=2, window_size=window, shift_size=shift)
+    block = SwinBlock(dim=dim, resolution=resolution, num_heads=2, window_size=window, shift_size=shift)
     _randomise(block)
-    x = torch.randn(3, resolution * resolution, 16, requires_grad=True)
+    x = torch.randn(3, resolution * resolution, dim, requires_grad=True)
     fast = block.attend(x)
     plain = plain_attend(block, x)
     torch.testing.assert_close(fast, plain, atol=1e-5, rtol=1e-5)
@@ -79,16 +82,49 @@ def test_swin_attention_matches_plain_path_forward_and_backward(
         assert (got - want).abs().max() <= 1e-5 * want.abs().max()
 
 
-def test_explicit_attention_matches_sdpa() -> None:
-    """The bf16 CPU path for windows, checked in fp32 against SDPA with a per-window additive mask."""
+@pytest.mark.parametrize(
+    ("resolution", "window", "shift"),
+    [(8, 2, 1), (8, 2, 0), (8, 4, 2)],
+    ids=["w2-shift", "w2-noshift", "w4-shift"],
+)
+def test_swin_attention_without_gradients_matches_plain_path(
+    resolution: int, window: int, shift: int
+) -> None:
+    """Without autograd (inference) the fast path gives the plain path's outputs too."""
     torch.manual_seed(0)
-    q, k, v = torch.randn(3, 10, 2, 4, 8).unbind(0)
-    mask = torch.randn(10, 2, 4, 4)
+    block = SwinBlock(dim=16, resolution=resolution, num_heads=2, window_size=window, shift_size=shift)
+    _randomise(block)
+    x = torch.randn(3, resolution * resolution, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(block.attend(x), plain_attend(block, x), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("head_dim", [8, 16], ids=["d8", "d16-padded"])
+@pytest.mark.parametrize(
+    "mask_shape", [(10, 2, 4, 4), (1, 2, 4, 4), None], ids=["per-window", "shared", "none"]
+)
+def test_explicit_attention_matches_sdpa_forward_and_backward(
+    mask_shape: tuple[int, ...] | None, head_dim: int
+) -> None:
+    """The explicit path (baddbmm with the mask, or bmm without) against SDPA's math, strided inputs too.
+
+    Head width 16 on 4 tokens is the paper model's level 0, where fp32 heads are zero-padded to 25.
+    """
+    assert _padded_head_dim(torch.float32, 4, head_dim) == (25 if head_dim == 16 else head_dim)
+    torch.manual_seed(0)
+    # q, k, v as MultiHeadSelfAttention makes them: strided [B, heads, N, d] views of one qkv tensor.
+    qkv = torch.randn(10, 4, 3, 2, head_dim, requires_grad=True)
+    q, k, v = (t.transpose(1, 2) for t in qkv.unbind(2))
+    mask = None if mask_shape is None else torch.randn(mask_shape, requires_grad=True)
+    got = explicit_attention(q, k, v, mask)
     want = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    torch.testing.assert_close(explicit_attention(q, k, v, mask), want, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(
-        explicit_attention(q, k, v, None), torch.nn.functional.scaled_dot_product_attention(q, k, v)
-    )
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    cotangent = torch.randn_like(got)
+    inputs = [qkv] if mask is None else [qkv, mask]
+    for g, w in zip(
+        torch.autograd.grad(got, inputs, cotangent), torch.autograd.grad(want, inputs, cotangent), strict=True
+    ):
+        torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-5)
 
 
 def test_bf16_autocast_stays_close_to_fp32() -> None:

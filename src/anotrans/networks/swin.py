@@ -116,30 +116,51 @@ def window_order(resolution: int, window: int, shift: int) -> Tensor:
     return window_partition(grid, window).flatten()
 
 
-# Longest sequence for which reduced-precision CPU attention takes :func:`explicit_attention`: on Swin's
-# 4-token windows in bf16 it is ~1.5-1.9x faster than SDPA's CPU kernel (in fp32, SDPA is the faster).
+# Longest sequence for which CPU attention takes :func:`explicit_attention`: on Swin's 4-token windows it
+# beats SDPA in bf16 (~1.5-1.9x) and, with fp32 heads padded past torch's small-bmm loop, in fp32 too.
 EXPLICIT_MAX_TOKENS = 16
 
 
+# torch's CPU bmm runs a scalar loop when contraction * rows * cols < 400. In fp32 that loop takes ~4x
+# longer than the BLAS path on 4-token windows with 16-wide heads (4 * 4 * 16 = 256), for the output bmm
+# and three of the four backward ones; in bf16 it is as fast, so only fp32 heads are zero-padded past it.
+_SMALL_BMM = 400
+
+
+def _padded_head_dim(dtype: torch.dtype, n: int, d: int) -> int:
+    """Head width for :func:`explicit_attention`'s bmm: ``d``, or just enough to leave torch's scalar loop."""
+    want = -(-_SMALL_BMM // (n * n))
+    return want if dtype == torch.float32 and d < want <= 2 * d else d
+
+
 def explicit_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None) -> Tensor:
-    """``softmax(q k^T / sqrt(d) + mask) v`` as two batched matmuls; the mask keeps the logits in fp32.
+    """``softmax(q k^T / sqrt(d) + mask) v`` as two batched matmuls over ``[..., N, d]`` inputs.
 
     The logits are built transposed (keys on dim -2) because CPU softmax over a last dim as short as a
-    window (4) is ~20x slower than over dim -2; the matmuls read the transpose without a copy. Under
-    bf16 autocast the matmuls run in bf16 while adding the fp32 bias/mask promotes the logits, so the
-    softmax is computed in fp32, as SDPA's own math path would do.
+    window (4) is ~20x slower than over dim -2; the matmuls read the transposes without a copy. With a
+    mask, one ``baddbmm`` applies the scale and adds the mask in the matmul's own output pass. Under bf16
+    autocast the matmuls run in bf16 and the softmax in fp32 (autocast's rule, as in SDPA's math path).
+    Zero columns added to the heads (:func:`_padded_head_dim`) change no logit and no output column.
     """
-    logits_t = k @ (q * q.shape[-1] ** -0.5).transpose(-2, -1)  # [..., keys, queries]
-    if attn_mask is not None:
-        logits_t = logits_t + attn_mask.transpose(-2, -1)
-    return logits_t.softmax(-2).transpose(-2, -1).to(v.dtype) @ v
+    *batch, n, d = q.shape
+    pad = _padded_head_dim(q.dtype, n, d) - d
+    # bmm's 3-D operands copy the strided heads anyway; when padding, F.pad makes that one copy.
+    q3, k3, v3 = ((F.pad(t, (0, pad)) if pad else t).reshape(-1, n, d + pad) for t in (q, k, v))
+    if attn_mask is None:
+        logits_t = torch.bmm(k3, q3.transpose(-2, -1)).mul_(d**-0.5)
+    else:
+        mask_t = attn_mask.transpose(-2, -1).expand(*batch, n, n).reshape(-1, n, n)
+        logits_t = torch.baddbmm(mask_t.to(k3.dtype), k3, q3.transpose(-2, -1), alpha=d**-0.5)
+    probs = logits_t.softmax(-2).transpose(-2, -1).to(v.dtype)
+    return torch.bmm(probs, v3).view(*batch, n, d + pad)[..., :d]
 
 
 class MultiHeadSelfAttention(nn.Module):
     """ViT multi-head self-attention over all tokens of each sequence, computed by fused SDPA.
 
-    Except on CPU in reduced precision for short sequences (Swin windows), where
-    :func:`explicit_attention` is faster than SDPA's kernel.
+    Except on CPU for short sequences (Swin windows), where :func:`explicit_attention` is faster; in
+    training SDPA would also leave its fused CPU kernel for its unfused math path, since the mask (the
+    relative position bias) needs a gradient.
 
     ``attn_mask`` (additive, broadcastable to ``[B, heads, N, N]``) carries the relative position bias
     and the shifted-window mask of :class:`WindowAttention`. Scale is ``head_dim ** -0.5`` (SDPA's default).
@@ -155,9 +176,11 @@ class MultiHeadSelfAttention(nn.Module):
 
     def forward(self, x: Tensor, attn_mask: Tensor | None = None) -> Tensor:
         b, n, c = x.shape
-        qkv = self.qkv(x).view(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)
-        if q.dtype == torch.float32 or q.is_cuda or n > EXPLICIT_MAX_TOKENS:
+        # Unbinding dim 2 (not a permuted dim 0) makes backward stack the q/k/v grads straight into the
+        # qkv output's [B, N, 3, heads, d] layout: one copy fewer than stacking then re-laying them out.
+        qkv = self.qkv(x).view(b, n, 3, self.num_heads, c // self.num_heads).unbind(2)
+        q, k, v = (t.transpose(1, 2) for t in qkv)  # [B, heads, N, d] views
+        if q.is_cuda or n > EXPLICIT_MAX_TOKENS:
             if attn_mask is not None:
                 attn_mask = attn_mask.to(q.dtype)  # autocast runs q in bf16; SDPA needs the same dtype
             x = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
