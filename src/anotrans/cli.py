@@ -77,6 +77,11 @@ _TRAIN_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         {"type": float, "help": "Validation quantile = threshold."},
     ),
     ("--lr", "lr", {"type": float, "help": "Adam learning rate (G and D)."}),
+    (
+        "--lr-decay-epochs",
+        "lr_decay_epochs",
+        {"type": int, "help": "Lower the learning rate linearly over the last N epochs (0: constant)."},
+    ),
     ("--d-steps", "d_steps", {"type": int, "help": "Discriminator updates per generator update."}),
     ("--w-adv", "w_adv", {"type": float, "help": "Adversarial loss weight."}),
     ("--w-con", "w_con", {"type": float, "help": "Contextual (L1) loss weight."}),

@@ -143,7 +143,10 @@ def test_bf16_inference_scores_like_fp32(run_dir):
     assert float(result.output.split("image_auroc:")[1].split()[0]) == pytest.approx(trained, abs=0.02)
 
 
-def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, config_file, monkeypatch):
+def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, monkeypatch):
+    """Also on a learning-rate schedule, which must pick up at the resumed epoch."""
+    config_file = tmp_path / "decay.yaml"
+    config_file.write_text(yaml.safe_dump({**TINY_RUN, "lr_decay_epochs": 2}))
     whole = tmp_path / "whole"
     assert invoke("train", "--config", config_file, "--out", whole).exit_code == 0
 
@@ -178,6 +181,7 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, config
         (["train", "--model", "nope", "--out", "x"], ["unknown model 'nope'", "anotrans"]),
         (["train", "--score", "bogus", "--out", "x"], ["--score", "paper", "residual-max"]),
         (["train", "--lambda", "2", "--out", "x"], ["--lambda", "[0, 1]"]),
+        (["train", "--lr-decay-epochs", "99", "--out", "x"], ["--lr-decay-epochs", "between 0 and --epochs"]),
         (["train", "--data", "cifar10", "--out", "x"], ["root"]),
         (["train", "--data", "synthetic"], ["--out"]),
         (["train", "--precision", "fp8", "--out", "x"], ["--precision", "bf16"]),

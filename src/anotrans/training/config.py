@@ -22,6 +22,9 @@ def known_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
 class TrainConfig:
     """Optimiser, schedule and loss settings; the defaults follow the paper (sec. 2.5, 3.2).
 
+    ``lr_decay_epochs``: over the last N epochs both learning rates fall linearly (epoch e of E runs at
+    ``lr * min(1, (E - e) / (N + 1))``), as pix2pix does, so a run ends on settled networks instead of
+    wherever the adversarial oscillation happens to stand; 0 (the paper) keeps the rate constant.
     ``d_steps`` = 2 is the paper's "discriminator twice per generator step" (the released code does 1).
     ``d_reinit_threshold``: D is re-initialised (weights and Adam state) when its loss falls below this,
     as skip-ganomaly does, so a collapsed D cannot starve G of gradient; 0 turns it off.
@@ -40,6 +43,7 @@ class TrainConfig:
     epochs: int = 25
     batch_size: int = 64
     lr: float = 2e-4
+    lr_decay_epochs: int = 0
     beta1: float = 0.5
     beta2: float = 0.999
     d_steps: int = 2
@@ -74,11 +78,20 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "d_steps", "max_nonfinite"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.lr_decay_epochs <= self.epochs:
+            raise ConfigError(
+                f"--lr-decay-epochs must be between 0 and --epochs ({self.epochs}), "
+                f"got {self.lr_decay_epochs}"
+            )
         if self.lr <= 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
         for name in ("workers", "threads"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name} must be >= 0, got {getattr(self, name)}")
+
+    def lr_at(self, epoch: int) -> float:
+        """The learning rate of (0-based) ``epoch``: a pure function of it, so a resumed run agrees."""
+        return self.lr * min(1.0, (self.epochs - epoch) / (self.lr_decay_epochs + 1))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -115,6 +115,12 @@ class GanUpdater:
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"g": self.opt_g, "d": self.opt_d}
 
+    def set_lr(self, lr: float) -> None:
+        """Set both optimisers' learning rate (the trainer's per-epoch schedule, TrainConfig.lr_at)."""
+        for optimizer in self.optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+
     def _autocast(self) -> contextlib.AbstractContextManager:
         """bf16 autocast for the forward passes; weights, optimiser and losses stay fp32."""
         if self.config.precision == "bf16":

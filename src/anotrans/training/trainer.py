@@ -134,6 +134,7 @@ class Trainer:
             torch.set_num_threads(self.config.threads)
         try:
             for epoch in range(self.state.epoch, self.config.epochs):
+                self.updater.set_lr(self.config.lr_at(epoch))
                 losses = self._run_epoch(epoch)
                 self._end_epoch(epoch, losses)
             return self._finish()
@@ -201,6 +202,7 @@ class Trainer:
             **means,
             "skipped_updates": int(sums["skipped_updates"]),
             "d_reinits": int(sums["d_reinits"]),
+            "lr": self.config.lr_at(epoch),
             "seconds": seconds,
             "images_per_second": images / max(seconds, 1e-9),
         }

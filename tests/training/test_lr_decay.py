@@ -1,0 +1,55 @@
+"""``lr_decay_epochs``: a linear fall of both learning rates over the last epochs (resume: tests/cli)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import anotrans
+from anotrans.errors import ConfigError
+from anotrans.training.config import TrainConfig
+from anotrans.training.steps import GanUpdater
+
+TINY = {
+    "data": "synthetic",
+    "image_size": 16,
+    "max_train_images": 32,
+    "model": "ganomaly",
+    "batch_size": 16,
+    "epochs": 3,
+    "lr": 3e-4,
+    "progress": False,
+}
+
+
+def test_the_rate_is_constant_then_falls_linearly():
+    assert [TrainConfig(epochs=5, lr=3.0).lr_at(e) for e in range(5)] == [3.0] * 5
+    rates = [TrainConfig(epochs=5, lr=3.0, lr_decay_epochs=2).lr_at(e) for e in range(5)]
+    assert rates == pytest.approx([3.0, 3.0, 3.0, 2.0, 1.0])
+    whole = [TrainConfig(epochs=3, lr=4.0, lr_decay_epochs=3).lr_at(e) for e in range(3)]
+    assert whole == pytest.approx([3.0, 2.0, 1.0])
+
+
+@pytest.mark.parametrize("bad", [-1, 6])
+def test_a_decay_longer_than_the_run_is_refused(bad):
+    with pytest.raises(ConfigError, match="--lr-decay-epochs must be between 0 and --epochs"):
+        TrainConfig(epochs=5, lr_decay_epochs=bad)
+
+
+def test_training_steps_at_the_scheduled_rate_and_logs_it(tmp_path, monkeypatch):
+    seen: list[tuple[float, float]] = []
+    step = GanUpdater.step
+
+    def recording_step(self, x):
+        seen.append((self.opt_g.param_groups[0]["lr"], self.opt_d.param_groups[0]["lr"]))
+        return step(self, x)
+
+    monkeypatch.setattr(GanUpdater, "step", recording_step)
+    anotrans.train(tmp_path, lr_decay_epochs=2, **TINY)
+    expected = [3e-4, 2e-4, 1e-4]
+    per_epoch = len(seen) // 3
+    assert [seen[i * per_epoch][0] for i in range(3)] == pytest.approx(expected)
+    assert all(g == d for g, d in seen)
+    log = [json.loads(line) for line in (tmp_path / "epochs.jsonl").read_text().splitlines()]
+    assert [row["lr"] for row in log] == pytest.approx(expected)
