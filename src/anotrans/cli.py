@@ -83,6 +83,11 @@ _TRAIN_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         {"type": int, "help": "Lower the learning rate linearly over the last N epochs (0: constant)."},
     ),
     ("--d-steps", "d_steps", {"type": int, "help": "Discriminator updates per generator update."}),
+    (
+        "--masked-input",
+        "masked_input",
+        {"type": float, "help": "Not in the paper: chance of each of two noise squares in G's input."},
+    ),
     ("--w-adv", "w_adv", {"type": float, "help": "Adversarial loss weight."}),
     ("--w-con", "w_con", {"type": float, "help": "Contextual (L1) loss weight."}),
     ("--w-lat", "w_lat", {"type": float, "help": "Latent loss weight."}),

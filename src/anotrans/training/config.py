@@ -25,6 +25,9 @@ class TrainConfig:
     ``lr_decay_epochs``: over the last N epochs both learning rates fall linearly (epoch e of E runs at
     ``lr * min(1, (E - e) / (N + 1))``), as pix2pix does, so a run ends on settled networks instead of
     wherever the adversarial oscillation happens to stand; 0 (the paper) keeps the rate constant.
+    ``masked_input``: not in the paper; with this probability per square, G sees each training image
+    with up to two noise squares in it and must still rebuild the clean image (training.corruption);
+    0 (the paper) shows G the image itself.
     ``d_steps`` = 2 is the paper's "discriminator twice per generator step" (the released code does 1).
     ``d_reinit_threshold``: D is re-initialised (weights and Adam state) when its loss falls below this,
     as skip-ganomaly does, so a collapsed D cannot starve G of gradient; 0 turns it off.
@@ -47,6 +50,7 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     d_steps: int = 2
+    masked_input: float = 0.0
     w_adv: float = 1.0
     w_con: float = 50.0
     w_lat: float = 1.0
@@ -83,6 +87,8 @@ class TrainConfig:
                 f"--lr-decay-epochs must be between 0 and --epochs ({self.epochs}), "
                 f"got {self.lr_decay_epochs}"
             )
+        if not 0.0 <= self.masked_input <= 1.0:
+            raise ConfigError(f"--masked-input must be a probability in [0, 1], got {self.masked_input}")
         if self.lr <= 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
         for name in ("workers", "threads"):

@@ -1,7 +1,8 @@
 """One training update on one batch, per model family, apart from the epoch loop.
 
 Order and evaluation counts per batch (``d_steps`` = k):
-  1. G runs once: ``fake = G(x)``.
+  1. G runs once: ``fake = G(x)`` (with ``masked_input``, G sees x with noise squares in it and the
+     losses still compare against the clean x).
   2. k discriminator updates on (x, fake.detach()). Reusing the same fakes is exact, because G does not
      change until step 3; D is re-run each time because D does change. ``detach`` keeps D's loss out of G.
   3. One generator update: D(fake) with D's parameters frozen (so G's backward leaves D's .grad
@@ -26,6 +27,7 @@ from anotrans.networks.init import dcgan_init_
 from anotrans.scoring.scores import Generated, discriminate, generate
 from anotrans.training import losses
 from anotrans.training.config import TrainConfig
+from anotrans.training.corruption import noise_patches
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +148,9 @@ class GanUpdater:
 
     def step(self, x: Tensor) -> StepResult:
         model, skipped, d_reinit = self.model, 0, False
+        g_input = noise_patches(x, self.config.masked_input) if self.config.masked_input else x
         with self._autocast():
-            gen = generate(model.generator, x)
+            gen = generate(model.generator, g_input)
         fake = gen.recon.detach()
         d_loss = torch.zeros(())
         for _ in range(self.config.d_steps):
