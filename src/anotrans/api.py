@@ -128,18 +128,22 @@ def train(
 
 
 # The demo: a small AnoTrans (embed dim 16 instead of 64, two patch merges instead of three, a
-# quarter-width discriminator) on the built-in synthetic data for 25 epochs, 104 s on 2 idle
-# CPU cores. 25, not 10: the `disc` score keeps improving (seeds 0/1/2: 0.82/0.78/0.66 after 10
-# epochs, 0.92/0.77/0.86 after 25; docs/usage.md). One D step per G step: with the paper's two,
-# this small D wins within 3 epochs (loss ~0.002) and the discriminator score falls back. One thread:
-# this small model gains little from a second one (92 s with two, 104 s with one), and a fixed thread
-# count makes the demo repeat the learning test's result (on the same CPU kernels).
+# quarter-width discriminator) on the built-in synthetic data, with two training options that are
+# not in the paper, each measured over seeds (docs/usage.md, "The demo"; benchmarks/demo_seeds.py):
+# masked input (G rebuilds images with noise squares in them, so D learns to reject locally wrong
+# texture; without it flat "missing" patches stay near chance) and a linear lr decay over the last 16
+# of 40 epochs (the run ends on settled networks, not mid-oscillation). One D step per G step: with
+# the paper's two, this small D wins within 3 epochs and the discriminator score falls back. One
+# thread: this small model gains little from a second one, and a fixed thread count makes the demo
+# repeat the learning test's result (on the same CPU kernels).
 DEMO_OPTIONS: dict[str, Any] = {
     "data": "synthetic",
     "model": "anotrans",
     "model_options": {"embed_dim": 16, "num_merges": 2, "depths": [2, 2, 2], "disc_ndf": 16, "disc_nz": 32},
     "image_size": 32,
-    "epochs": 25,
+    "epochs": 40,
+    "lr_decay_epochs": 16,
+    "masked_input": 0.25,
     "batch_size": 16,
     "d_steps": 1,
     "seed": 0,
@@ -151,10 +155,18 @@ DEMO_SAMPLES = 4  # normal and defective test images written to RUN_DIR/samples 
 
 
 def demo(out: str | Path = "runs/demo", **overrides: Any) -> TrainResult:
-    """Train the demo model (``DEMO_OPTIONS``) into ``out``; ``out/samples`` gets images to predict on."""
+    """Train the demo model (``DEMO_OPTIONS``) into ``out``; ``out/samples`` gets images to predict on.
+
+    Another ``epochs`` keeps the demo's schedule in proportion: the learning rate decays over the same
+    share of the run (16 of 40 epochs), unless ``lr_decay_epochs`` is given too.
+    """
     from anotrans.data import make_synthetic
 
-    result = train(out, **{**DEMO_OPTIONS, **overrides})
+    options = {**DEMO_OPTIONS, **overrides}
+    if "lr_decay_epochs" not in overrides:
+        share = DEMO_OPTIONS["lr_decay_epochs"] / DEMO_OPTIONS["epochs"]
+        options["lr_decay_epochs"] = round(options["epochs"] * share)
+    result = train(out, **options)
     samples = make_synthetic(2 * DEMO_SAMPLES, DEMO_OPTIONS["image_size"], 3, (10_000, 1), anomaly_ratio=0.5)
     folder = Path(out) / "samples"
     folder.mkdir(parents=True, exist_ok=True)

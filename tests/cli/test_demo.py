@@ -14,14 +14,16 @@ from anotrans.cli import cli
 
 def test_demo_writes_a_run_that_predict_reads(tmp_path):
     out = tmp_path / "demo"
-    result = CliRunner().invoke(cli, ["demo", "--out", str(out), "--epochs", "1", "--seed", "3"])
+    result = CliRunner().invoke(cli, ["demo", "--out", str(out), "--epochs", "3", "--seed", "3"])
     assert result.exit_code == 0, result.output
     assert "image_auroc[disc]:" in result.output
     assert f"anotrans predict {out}" in result.output
     config = json.loads((out / "config.json").read_text())
-    assert config["training"]["epochs"] == 1 and config["training"]["seed"] == 3
+    assert config["training"]["epochs"] == 3 and config["training"]["seed"] == 3
+    assert config["training"]["lr_decay_epochs"] == 1  # the demo's 16 of 40 epochs, in proportion
+    assert config["training"]["masked_input"] == DEMO_OPTIONS["masked_input"]
     assert config["model"]["config"]["embed_dim"] == DEMO_OPTIONS["model_options"]["embed_dim"]
-    assert json.loads((out / "metrics.json").read_text())["epochs"] == 1
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 3
     samples = sorted((out / "samples").glob("*.png"))
     assert len(samples) == 2 * DEMO_SAMPLES
 
