@@ -11,16 +11,9 @@ from anotrans.errors import ConfigError
 from anotrans.training.config import TrainConfig
 from anotrans.training.steps import GanUpdater
 
-TINY = {
-    "data": "synthetic",
-    "image_size": 16,
-    "max_train_images": 32,
-    "model": "ganomaly",
-    "batch_size": 16,
-    "epochs": 3,
-    "lr": 3e-4,
-    "progress": False,
-}
+from .tiny import TINY_RUN
+
+TINY = {**TINY_RUN, "epochs": 3, "lr": 3e-4}
 
 
 def test_the_rate_is_constant_then_falls_linearly():

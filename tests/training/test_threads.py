@@ -10,15 +10,7 @@ from anotrans.errors import ConfigError
 from anotrans.training.config import TrainConfig
 from anotrans.training.steps import GanUpdater
 
-TINY = {
-    "data": "synthetic",
-    "image_size": 16,
-    "max_train_images": 32,
-    "model": "ganomaly",
-    "batch_size": 16,
-    "epochs": 1,
-    "progress": False,
-}
+from .tiny import TINY_RUN
 
 
 def test_training_uses_the_thread_count_and_restores_it(tmp_path, monkeypatch):
@@ -33,7 +25,7 @@ def test_training_uses_the_thread_count_and_restores_it(tmp_path, monkeypatch):
     before = torch.get_num_threads()
     asked = before + 1
     try:
-        anotrans.train(tmp_path, threads=asked, **TINY)
+        anotrans.train(tmp_path, threads=asked, **TINY_RUN)
     finally:
         after = torch.get_num_threads()
         torch.set_num_threads(before)
