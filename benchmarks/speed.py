@@ -2,7 +2,7 @@
 
 Why: GAN training is the cost users pay (a paper-protocol CIFAR-10 class is 45,000 images x 25 epochs),
 so this shows how close the step and the scorer come to what the hardware can do. Run from the
-repository root (the default full run takes under 10 minutes on 2 CPU cores):
+repository root (the default full run took 17 minutes on 2 idle CPU cores):
 
     python benchmarks/speed.py                      # every model, 32/64/128/256 px, fp32 and bf16
     python benchmarks/speed.py --quick              # AnoTrans at 32 px only, a quick check
