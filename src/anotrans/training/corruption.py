@@ -27,8 +27,8 @@ def noise_patches(x: Tensor, probability: float) -> Tensor:
     """
     b, _, h, w = x.shape
     low, high = int(h * SIDE_FRACTIONS[0]), int(h * SIDE_FRACTIONS[1])
-    rows = torch.arange(h, device=x.device).view(1, h, 1)
-    cols = torch.arange(w, device=x.device).view(1, 1, w)
+    rows = torch.arange(h).view(1, h, 1)  # the squares are drawn on the CPU, then moved to x's device
+    cols = torch.arange(w).view(1, 1, w)
     out = x
     for _ in range(NOISE_PATCHES):
         side = torch.randint(low, high + 1, (b,)).view(-1, 1, 1)
