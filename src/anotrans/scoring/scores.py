@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from anotrans.errors import ConfigError
+from anotrans.scoring import tiling
+from anotrans.scoring.structural import (
+    feature_extractor,
+    feature_residual,
+    gaussian_blur,
+    ssim_residual,
+    topk_mean,
+)
 from anotrans.training.config import known_fields
 
 SCORE_FORMULAS: dict[str, str] = {
@@ -26,9 +32,24 @@ SCORE_FORMULAS: dict[str, str] = {
     "disc": "-D(x): the discriminator's real/fake logit of the input, negated (higher = less real)",
     "residual-max": "max over pixels of the Gaussian-smoothed residual |x - G(x)| averaged over channels",
     "encoder": "GANomaly's ||z - z_hat||^2 (mean over the latent); only for models with a second encoder",
+    "residual-topk": "mean of the top 1% pixels of the smoothed residual map (robust to single hot pixels)",
+    "ssim-topk": "mean of the top 1% pixels of the smoothed structural residual (1 - SSIM) / 2",
+    "feature-topk": "mean of the top 1% pixels of the per-location residual in D's mid-level features",
+    "mix": "sum of disc, residual-topk, ssim-topk and feature-topk, each z-scored on validation normals",
 }
+AUTO_SCORE = "auto"  # chosen per run on synthetic validation anomalies (anotrans.scoring.selection)
 SCORE_NORMS = ("raw", "zscore")
-COMPONENT_NAMES = ("recon", "latent", "disc", "residual_max", "encoder")
+COMPONENT_NAMES = (
+    "recon",
+    "latent",
+    "disc",
+    "residual_max",
+    "encoder",
+    "residual_topk",
+    "ssim_topk",
+    "feature_topk",
+)
+MIXED = ("disc", "residual_topk", "ssim_topk", "feature_topk")  # what `mix` z-scores and sums
 DEFAULT_SCORE = "disc"
 
 
@@ -39,6 +60,9 @@ class ScoreConfig:
     ``score_lambda`` is lambda of Eq. 9 (the weight on R): 0.1 in the paper, 0.9 in the released code.
     ``score_norm`` "zscore" standardises R and L by their validation-normal mean/std before mixing.
     ``threshold_quantile``: the threshold is this quantile of the validation normals' raw scores.
+    ``score`` "auto" is resolved when training ends: the formula and ``smoothing_sigma`` with the best
+    synthetic-validation AUROC (anotrans.scoring.selection); the saved config holds the choice.
+    ``tile_stride``: patch mode's tile step in pixels (0 = half the model's input side).
     """
 
     score: str = DEFAULT_SCORE
@@ -46,10 +70,15 @@ class ScoreConfig:
     score_lambda: float = 0.1
     smoothing_sigma: float = 1.0
     threshold_quantile: float = 0.95
+    tile_stride: int = 0
 
     def __post_init__(self) -> None:
-        if self.score not in SCORE_FORMULAS:
-            raise ConfigError(f"--score must be one of {', '.join(SCORE_FORMULAS)}, got {self.score!r}")
+        if self.score not in (*SCORE_FORMULAS, AUTO_SCORE):
+            raise ConfigError(
+                f"--score must be one of {', '.join(SCORE_FORMULAS)}, {AUTO_SCORE}, got {self.score!r}"
+            )
+        if self.tile_stride < 0:
+            raise ConfigError(f"--tile-stride must be >= 0, got {self.tile_stride}")
         if self.score_norm not in SCORE_NORMS:
             raise ConfigError(
                 f"--score-norm must be one of {', '.join(SCORE_NORMS)}, got {self.score_norm!r}"
@@ -95,7 +124,10 @@ def discriminate(discriminator: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
 def available_scores(model: nn.Module) -> list[str]:
     """The formulas this model supports (``encoder`` needs ``generator.forward_latent``)."""
     has_encoder = hasattr(model.generator, "forward_latent")
-    return [s for s in SCORE_FORMULAS if s != "encoder" or has_encoder]
+    has_features = feature_extractor(model.discriminator) is not None
+    return [
+        s for s in SCORE_FORMULAS if (s != "encoder" or has_encoder) and (s != "feature-topk" or has_features)
+    ]
 
 
 @contextlib.contextmanager
@@ -110,20 +142,6 @@ def eval_mode(module: nn.Module) -> Iterator[None]:
         module.train(was_training)
 
 
-def gaussian_blur(maps: Tensor, sigma: float) -> Tensor:
-    """Separable Gaussian smoothing of [B, 1, H, W] maps with reflect padding (sigma 0 = unchanged)."""
-    if sigma <= 0:
-        return maps
-    radius = max(1, math.ceil(3 * sigma))
-    radius = min(radius, maps.shape[-1] - 1, maps.shape[-2] - 1)
-    coords = torch.arange(-radius, radius + 1, dtype=maps.dtype, device=maps.device)
-    kernel = torch.exp(-(coords**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-    padded = F.pad(maps, (radius, radius, radius, radius), mode="reflect")
-    out = F.conv2d(padded, kernel.view(1, 1, 1, -1))
-    return F.conv2d(out, kernel.view(1, 1, -1, 1))
-
-
 @dataclasses.dataclass
 class Components:
     """Per-image score ingredients of one batch, from a single pass of G and two of D."""
@@ -133,6 +151,9 @@ class Components:
     disc: Tensor  # -D(x) logit
     residual_max: Tensor  # max of the smoothed residual map
     encoder: Tensor | None  # ||z - z_hat||^2 for GANomaly-style models
+    residual_topk: Tensor  # top-k mean of the smoothed residual map
+    ssim_topk: Tensor  # top-k mean of the smoothed structural residual map
+    feature_topk: Tensor | None  # top-k mean of D's smoothed feature residual map (DCGAN D only)
     maps: Tensor  # smoothed residual maps [B, H, W]
     reconstructions: Tensor
 
@@ -145,21 +166,60 @@ class Components:
         }
 
 
-def compute_components(model: nn.Module, x: Tensor, sigma: float) -> Components:
-    """All score ingredients for a batch; call inside :func:`eval_mode`."""
+def _raw_outputs(model: nn.Module, x: Tensor) -> dict[str, Tensor | None]:
+    """Per-image scalars and unsmoothed per-pixel maps of one pass at the model's own input size."""
     gen = generate(model.generator, x)
     recon = gen.recon.float()
     real_logits, real_feats = discriminate(model.discriminator, x)
     _, fake_feats = discriminate(model.discriminator, gen.recon)
-    residual = (x.float() - recon).abs().mean(dim=1, keepdim=True)
-    maps = gaussian_blur(residual, sigma)[:, 0]
-    encoder = None if gen.z is None else ((gen.z - gen.z_hat).float() ** 2).mean(dim=1)
+    return {
+        "recon": recon,
+        "latent": ((real_feats.float() - fake_feats.float()) ** 2).mean(dim=1),
+        "disc": -real_logits.float(),
+        "encoder": None if gen.z is None else ((gen.z - gen.z_hat).float() ** 2).mean(dim=1),
+        "residual": (x.float() - recon).abs().mean(dim=1),
+        "ssim": ssim_residual(x, recon),
+        "feature": feature_residual(model.discriminator, x, gen.recon),
+    }
+
+
+SCALARS = ("latent", "disc", "encoder")
+PIXELWISE = ("recon", "residual", "ssim", "feature")
+
+
+def _tiled_outputs(model: nn.Module, x: Tensor, size: int, stride: int) -> dict[str, Tensor | None]:
+    """Patch mode: outputs of every tile; maps stitched to x's size, scalars the max over tiles."""
+    tiles, positions = tiling.cut(x, size, stride or max(1, size // 2))
+    out = _raw_outputs(model, tiles)
+    h, w = x.shape[-2:]
+    return {
+        **{k: None if out[k] is None else tiling.per_image_max(out[k], len(positions)) for k in SCALARS},
+        **{k: None if out[k] is None else tiling.stitch(out[k], positions, h, w) for k in PIXELWISE},
+    }
+
+
+def compute_components(model: nn.Module, x: Tensor, sigma: float, tile_stride: int = 0) -> Components:
+    """All score ingredients for a batch; call inside :func:`eval_mode`.
+
+    Images larger than the model's input (patch mode) are scored by overlapping tiles
+    (:mod:`anotrans.scoring.tiling`) into one map per image at the image's own size.
+    """
+    size = getattr(getattr(model, "config", None), "image_size", x.shape[-1])
+    out = _tiled_outputs(model, x, size, tile_stride) if x.shape[-1] > size else _raw_outputs(model, x)
+    smooth = {
+        k: None if out[k] is None else gaussian_blur(out[k].unsqueeze(1), sigma)[:, 0]
+        for k in ("residual", "ssim", "feature")
+    }
+    maps, recon = smooth["residual"], out["recon"]
     return Components(
         recon=((x.float() - recon) ** 2).flatten(1).mean(dim=1),
-        latent=((real_feats.float() - fake_feats.float()) ** 2).mean(dim=1),
-        disc=-real_logits.float(),
+        latent=out["latent"],
+        disc=out["disc"],
         residual_max=maps.flatten(1).amax(dim=1),
-        encoder=encoder,
+        encoder=out["encoder"],
+        residual_topk=topk_mean(maps),
+        ssim_topk=topk_mean(smooth["ssim"]),
+        feature_topk=None if smooth["feature"] is None else topk_mean(smooth["feature"]),
         maps=maps,
         reconstructions=recon,
     )
@@ -183,6 +243,7 @@ def score_batches(
     sigma: float,
     device: torch.device,
     mode: Callable[[nn.Module], contextlib.AbstractContextManager[None]] = eval_mode,
+    tile_stride: int = 0,
 ) -> ScoreTable:
     """Score every batch of ``{"image", "label", "path"}`` dicts (a DataLoader over a data set).
 
@@ -194,7 +255,7 @@ def score_batches(
     paths: list[str] = []
     with mode(model):
         for batch in batches:
-            comp = compute_components(model, batch["image"].to(device), sigma)
+            comp = compute_components(model, batch["image"].to(device), sigma, tile_stride)
             for name, values in comp.arrays().items():
                 parts[name].append(values)
             labels.append(np.asarray(batch["label"]).reshape(-1))
@@ -228,7 +289,11 @@ class Scorer:
             return lam * r + (1 - lam) * lat
         if name == "latent-neg":
             return -components["latent"]
-        return components[{"disc": "disc", "residual-max": "residual_max", "encoder": "encoder"}[name]]
+        if name == "mix":
+            return sum(self._standardise(n, components[n]) for n in MIXED if n in components)
+        if name == AUTO_SCORE:
+            raise ConfigError("--score auto is resolved when training ends; this run has not chosen yet")
+        return components[name.replace("-", "_")]
 
     def _standardise(self, name: str, values: np.ndarray) -> np.ndarray:
         mean, std = self.stats["component_stats"][name]
@@ -239,7 +304,8 @@ class Scorer:
         self.stats = {
             "component_stats": {
                 n: [float(val_components[n].mean()), float(val_components[n].std())]
-                for n in ("recon", "latent")
+                for n in ("recon", "latent", *MIXED)
+                if n in val_components
             }
         }
         val = self.raw(val_components)

@@ -7,6 +7,7 @@ test metrics, model and config files).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -19,11 +20,20 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from anotrans.data.anomalies import SyntheticValidation
 from anotrans.data.spec import DataSpec, DataSplits
 from anotrans.networks.registry import AnomalyGAN
 from anotrans.scoring.reference import REFERENCE_BATCH_SIZE, reference_protocol_auroc
 from anotrans.scoring.report import auroc_by_score, evaluate, mean_components, scores_csv
-from anotrans.scoring.scores import ScoreConfig, Scorer, ScoreTable, available_scores, score_batches
+from anotrans.scoring.scores import (
+    AUTO_SCORE,
+    ScoreConfig,
+    Scorer,
+    ScoreTable,
+    available_scores,
+    score_batches,
+)
+from anotrans.scoring.selection import choose_score, epoch_criterion, normals_only, synthetic_aurocs
 from anotrans.training import checkpoint as ckpt
 from anotrans.training.config import TrainConfig
 from anotrans.training.reproducibility import restore_rng_state, rng_state, seed_everything
@@ -118,6 +128,8 @@ class Trainer:
         self.model.to(self.device)
         self.updater = GanUpdater(model, config, self.device)
         self.formulas = available_scores(model)
+        # validation normals + synthetic-anomaly copies: what every choice is made on (no test labels)
+        self.val_set = SyntheticValidation(splits.val, seed=config.seed) if len(splits.val) >= 2 else None
         self.state = _EpochState()
         self.tensorboard = None
 
@@ -207,13 +219,25 @@ class Trainer:
             "images_per_second": images / max(seconds, 1e-9),
         }
 
-    def _score(self, dataset: Dataset) -> ScoreTable:
+    def _score(self, dataset: Dataset, sigma: float | None = None) -> ScoreTable:
         loader = make_loader(dataset, self.config.batch_size, self.config.workers)
-        return score_batches(self.model, loader, self.score_config.smoothing_sigma, self.device)
+        sigma = self.score_config.smoothing_sigma if sigma is None else sigma
+        return score_batches(
+            self.model, loader, sigma, self.device, tile_stride=self.score_config.tile_stride
+        )
+
+    def _validate(self) -> tuple[ScoreTable, dict[str, float | None] | None]:
+        """Validation normals' components and, when there are two or more, every formula's synthetic AUROC."""
+        if self.val_set is None:
+            return self._score(self.splits.val if len(self.splits.val) else _plain(self.splits.train)), None
+        table = self._score(self.val_set)
+        return normals_only(table), synthetic_aurocs(self.score_config, self.formulas, table)
 
     def _end_epoch(self, epoch: int, record: dict[str, Any]) -> None:
-        val = self._score(self.splits.val)
+        val, synth = self._validate()
         record = {"epoch": epoch + 1, **record, **mean_components(val)}
+        if synth is not None:
+            record["val_synth_auroc"] = synth
         if self.config.eval_every_epoch and self.splits.test is not None:
             record["test_image_auroc_by_score"] = auroc_by_score(
                 self.score_config, self.formulas, val, self._score(self.splits.test)
@@ -223,10 +247,11 @@ class Trainer:
             record["test_image_auroc_reference_protocol"] = reference_protocol_auroc(
                 self.model, loader, self.score_config.smoothing_sigma, self.device
             )
+        criterion = epoch_criterion(record, self.score_config.score) if synth is not None else None
         if self.config.select_epoch == "val" and (
-            self.state.best_val is None or record["val_recon"] < self.state.best_val
+            self.state.best_val is None or criterion > self.state.best_val
         ):
-            self.state.best_val, self.state.best_epoch = record["val_recon"], epoch + 1
+            self.state.best_val, self.state.best_epoch = criterion, epoch + 1
             ckpt.save_weights(self.run_dir / ckpt.BEST_FILE, self.model)
         self.state.history.append(record)
         self.state.epoch = epoch + 1
@@ -250,13 +275,22 @@ class Trainer:
     def _finish(self) -> dict[str, Any]:
         if self.config.select_epoch == "val":
             ckpt.load_weights(self.run_dir / ckpt.BEST_FILE, self.model)
-        val = self._score(self.splits.val)
+        choice = None
+        if self.score_config.score == AUTO_SCORE:
+            choice = choose_score(self.score_config, self.formulas, lambda s: self._score(self.val_set, s))
+            self.score_config = dataclasses.replace(
+                self.score_config, score=choice.score, smoothing_sigma=choice.smoothing_sigma
+            )
+        val, synth = self._validate()
         scorer = Scorer(self.score_config).fit(val.components)
         metrics: dict[str, Any] = {
             "epochs": self.state.epoch,
             "selected_epoch": self.state.best_epoch
             if self.config.select_epoch == "val"
             else self.state.epoch,
+            "selection": _selection_note(self.config.select_epoch, choice, self.val_set is not None),
+            "val_synth_auroc": synth,
+            "score_choice": None if choice is None else dataclasses.asdict(choice),
             "n_train": len(self.splits.train),
             "n_val": len(val),
             "threshold": scorer.threshold,
@@ -293,6 +327,29 @@ class Trainer:
         ckpt.write_json(self.run_dir / ckpt.METRICS_FILE, metrics)
         ckpt.write_json(self.run_dir / ckpt.CONFIG_FILE, self._config(scorer))
         return metrics
+
+
+def _plain(dataset: Dataset) -> Dataset:
+    """The training normals without augmentation or cropping (the threshold's fallback at --val-split 0)."""
+    plain = copy.copy(dataset)
+    plain.augment, plain.crop_size = False, 0
+    return plain
+
+
+def _selection_note(select_epoch: str, choice: Any, has_val: bool) -> str:
+    """How this run's epoch, score and threshold were chosen, in words (metrics.json)."""
+    if not has_val:
+        return (
+            "no validation split (--val-split 0, the paper's protocol): last epoch, the configured score; "
+            "normalisation and threshold fitted on the training normals, so the threshold is optimistic"
+        )
+    epoch = "epoch with the best synthetic-validation AUROC" if select_epoch == "val" else "last epoch"
+    score = (
+        "configured score"
+        if choice is None
+        else "score and smoothing with the best synthetic-validation AUROC"
+    )
+    return f"{epoch}; {score}; threshold from validation normals; no test labels used"
 
 
 def _tensorboard_writer(run_dir: Path) -> Any:

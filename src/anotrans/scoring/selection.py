@@ -1,0 +1,78 @@
+"""Choices made without test labels: the epoch, the score formula and the map smoothing.
+
+Every choice maximises the image AUROC on the run's synthetic validation set (validation normals and
+their synthetic-anomaly copies, :mod:`anotrans.data.anomalies`). Nothing here takes a test set or test
+labels as an argument, so no choice can depend on them. Each formula's normalisation is fitted on the
+validation normals only, as at deployment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from anotrans.scoring.metrics import image_auroc
+from anotrans.scoring.scores import AUTO_SCORE, SCORE_FORMULAS, ScoreConfig, Scorer, ScoreTable
+
+SMOOTHING_GRID = (0.0, 1.0, 2.0, 4.0)  # Gaussian sigmas (pixels) tried for the maps under --score auto
+
+
+def normals_only(table: ScoreTable) -> ScoreTable:
+    """The label-0 rows of a synthetic validation table (the held-out normals themselves)."""
+    keep = table.labels == 0
+    return ScoreTable(
+        {k: v[keep] for k, v in table.components.items()},
+        table.labels[keep],
+        [p for p, k in zip(table.paths, keep, strict=True) if k],
+    )
+
+
+def synthetic_aurocs(config: ScoreConfig, formulas: list[str], table: ScoreTable) -> dict[str, float | None]:
+    """AUROC of each formula on the synthetic validation set, normalised on its normals only."""
+    normals = normals_only(table).components
+    return {
+        name: image_auroc(
+            table.labels, Scorer(dataclasses.replace(config, score=name)).fit(normals).raw(table.components)
+        )
+        for name in formulas
+    }
+
+
+def epoch_criterion(record: dict[str, Any], score: str) -> float:
+    """An epoch's selection value: its synthetic AUROC for ``score`` (for ``auto``, the best formula's)."""
+    aurocs = {k: v for k, v in record["val_synth_auroc"].items() if v is not None}
+    if score == AUTO_SCORE:
+        return max(aurocs.values(), default=float("-inf"))
+    return aurocs.get(score, float("-inf"))
+
+
+def best_formula(aurocs: dict[str, float | None]) -> tuple[str, float]:
+    """The formula with the highest AUROC; ties go to the earlier formula of SCORE_FORMULAS."""
+    ranked = [(v, -list(SCORE_FORMULAS).index(k), k) for k, v in aurocs.items() if v is not None]
+    value, _, name = max(ranked)
+    return name, value
+
+
+@dataclasses.dataclass
+class Choice:
+    """What ``--score auto`` chose, and the synthetic AUROC of every candidate (for the run's record)."""
+
+    score: str
+    smoothing_sigma: float
+    val_synth_auroc: float
+    candidates: dict[str, dict[str, float | None]]
+
+
+def choose_score(config: ScoreConfig, formulas: list[str], score_at: Callable[[float], ScoreTable]) -> Choice:
+    """Best (formula, smoothing) on the synthetic validation set; ``score_at(sigma)`` scores that set."""
+    best: tuple[float, float, str] | None = None
+    candidates: dict[str, dict[str, float | None]] = {}
+    for sigma in SMOOTHING_GRID:
+        aurocs = synthetic_aurocs(config, formulas, score_at(sigma))
+        candidates[f"sigma={sigma:g}"] = aurocs
+        name, value = best_formula(aurocs)
+        if best is None or value > best[0]:
+            best = (value, sigma, name)
+    assert best is not None
+    return Choice(best[2], best[1], float(best[0]), candidates)

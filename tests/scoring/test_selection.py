@@ -1,0 +1,50 @@
+"""Choices on synthetic validation data: values, tie rule, structural maps, and no test labels read."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from anotrans.scoring.scores import ScoreConfig, ScoreTable
+from anotrans.scoring.selection import best_formula, choose_score, epoch_criterion, synthetic_aurocs
+from anotrans.scoring.structural import SSIM_C1, ssim_residual, topk_mean
+
+
+def _table(disc, residual, labels):
+    n = len(labels)
+    components = {
+        "recon": np.zeros(n), "latent": np.zeros(n), "disc": np.asarray(disc, float),
+        "residual_max": np.asarray(residual, float), "residual_topk": np.asarray(residual, float),
+        "ssim_topk": np.zeros(n),
+    }  # fmt: skip
+    return ScoreTable(components, np.asarray(labels), [f"#{i}" for i in range(n)])
+
+
+def test_synthetic_aurocs_and_the_best_formula():
+    table = _table([0, 1, 2, 3], [3, 2, 1, 0], [0, 0, 1, 1])
+    aurocs = synthetic_aurocs(ScoreConfig(), ["disc", "residual-max", "latent-neg"], table)
+    assert aurocs == {"disc": 1.0, "residual-max": 0.0, "latent-neg": 0.5}
+    assert best_formula(aurocs) == ("disc", 1.0)
+    assert best_formula({"residual-max": 0.7, "disc": 0.7}) == ("disc", 0.7)  # ties: SCORE_FORMULAS order
+    record = {"val_synth_auroc": {"disc": 0.6, "residual-max": 0.8, "paper": None}}
+    assert epoch_criterion(record, "disc") == 0.6 and epoch_criterion(record, "auto") == 0.8
+
+
+def test_choose_score_takes_the_best_smoothing():
+    def score_at(sigma):  # residual separates the classes only at sigma 2
+        good = [0, 0, 1, 1] if sigma == 2.0 else [1, 0, 1, 0]
+        return _table([0, 1, 0, 1], good, [0, 0, 1, 1])
+
+    choice = choose_score(ScoreConfig(), ["disc", "residual-max"], score_at)
+    assert (choice.score, choice.smoothing_sigma, choice.val_synth_auroc) == ("residual-max", 2.0, 1.0)
+
+
+def test_structural_residual_and_topk():
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    assert ssim_residual(x, x).abs().max() < 1e-5
+    a, b = torch.full((1, 3, 8, 8), 0.5), torch.full((1, 3, 8, 8), -0.3)  # flat: only the luminance term
+    lum = (2 * 0.5 * -0.3 + SSIM_C1) / (0.5**2 + 0.3**2 + SSIM_C1)
+    assert torch.allclose(ssim_residual(a, b), torch.full((1, 8, 8), (1 - lum) / 2))
+    maps = torch.zeros(1, 10, 10)
+    maps[0, 0, :3] = torch.tensor([5.0, 3.0, 1.0])
+    assert topk_mean(maps, 0.02).item() == 4.0 and topk_mean(maps, 0.001).item() == 5.0

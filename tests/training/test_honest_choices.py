@@ -1,0 +1,61 @@
+"""Training-side wiring of the honest choices: no test labels read, --val-split 0, frozen D statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import anotrans
+from anotrans.errors import ConfigError
+from anotrans.networks.discriminator import Discriminator
+from anotrans.training.steps import frozen_bn_stats
+
+from .tiny import TINY_RUN
+
+
+def test_shuffled_test_labels_give_the_same_choices(tmp_path, monkeypatch):
+    from anotrans.data import build as build_module
+
+    real_build = build_module.build_splits
+
+    def shuffled(spec):
+        splits = real_build(spec)
+        labels = np.random.default_rng(0).permutation(splits.test.labels)
+        splits.test.entries = [
+            type(e)(e.path, int(lab), e.mask, e.row)
+            for e, lab in zip(splits.test.entries, labels, strict=True)
+        ]
+        return splits
+
+    options = {**TINY_RUN, "epochs": 2, "select_epoch": "val", "score": "auto", "threads": 1}
+    honest = anotrans.train(tmp_path / "a", **options).metrics
+    monkeypatch.setattr(anotrans.api, "build_splits", shuffled)
+    other = anotrans.train(tmp_path / "b", **options).metrics
+    keys = ("selected_epoch", "score", "threshold", "val_synth_auroc", "score_choice")
+    assert {k: honest[k] for k in keys} == {k: other[k] for k in keys}
+    assert honest["image_auroc"] != pytest.approx(other["image_auroc"])  # the test labels did change
+
+
+def test_val_split_zero_is_the_papers_protocol_and_refuses_choices(tmp_path):
+    metrics = anotrans.train(tmp_path / "p", **{**TINY_RUN, "val_split": 0}).metrics
+    assert (
+        metrics["n_val"] == 32 and "no validation split" in metrics["selection"]
+    )  # fitted on training normals
+    assert metrics["val_synth_auroc"] is None and metrics["image_auroc"] is not None
+    with pytest.raises(ConfigError, match=r"--score auto .*raise --val-split"):
+        anotrans.train(tmp_path / "q", **{**TINY_RUN, "val_split": 0, "score": "auto"})
+
+
+def test_frozen_bn_stats_keep_running_statistics_but_normalise_by_the_batch():
+    d = Discriminator(16, 3, 8, 8).train()
+    before = [b.clone() for b in d.buffers() if b.dtype.is_floating_point]
+    x = torch.randn(4, 3, 16, 16) * 3 + 2
+    with frozen_bn_stats(d):
+        logits, _ = d(x)
+    after = [b for b in d.buffers() if b.dtype.is_floating_point]
+    assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
+    moved, _ = d(x)  # outside the context the statistics move again, and the output was the same
+    assert torch.allclose(logits, moved)
+    assert not all(torch.equal(a, b) for a, b in zip(before, d.buffers(), strict=False))
+    assert all(m.momentum == 0.1 for m in d.modules() if isinstance(m, torch.nn.BatchNorm2d))
