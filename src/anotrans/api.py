@@ -6,6 +6,7 @@ The CLI is a thin layer over these two functions, so both accept the same option
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ from anotrans.errors import CheckpointError, ConfigError, DataError
 from anotrans.networks.registry import AnomalyGAN, build_model, build_model_from_config
 from anotrans.scoring.report import evaluate, scores_csv
 from anotrans.scoring.scores import (
+    AUTO_SCORE,
     ScoreConfig,
     Scorer,
     available_scores,
@@ -36,6 +38,8 @@ from anotrans.training import checkpoint as ckpt
 from anotrans.training.config import TrainConfig, known_fields
 from anotrans.training.reproducibility import seed_everything
 from anotrans.training.trainer import Trainer, make_loader, resolve_device
+
+log = logging.getLogger(__name__)
 
 # Options that may change when a run is resumed: they change neither the model nor the data (device and
 # threads may change float rounding).
@@ -63,8 +67,16 @@ def parse_key_values(pairs: Sequence[str], option: str) -> dict[str, Any]:
     return out
 
 
+PRESETS = Path(__file__).resolve().parent / "configs"  # named configurations shipped with the package
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """A YAML (or JSON) mapping of option names to values; dashes and underscores are both accepted."""
+    """A YAML (or JSON) mapping of option names to values; dashes and underscores are both accepted.
+
+    A name that is not a file but names a shipped preset (``recommended``) reads that preset.
+    """
+    if not Path(path).exists() and (PRESETS / f"{path}.yaml").exists():
+        path = PRESETS / f"{path}.yaml"
     try:
         data = yaml.safe_load(Path(path).read_text())
     except FileNotFoundError:
@@ -92,6 +104,31 @@ def build_configs(options: dict[str, Any]) -> tuple[DataSpec, TrainConfig, Score
     return spec, train, ScoreConfig(**known_fields(ScoreConfig, opts))
 
 
+def check_validation(splits: Any, train_cfg: TrainConfig, score_cfg: ScoreConfig) -> None:
+    """With no validation normals (--val-split 0, the paper's protocol) nothing can be chosen honestly."""
+    if len(splits.val) >= 2:
+        return
+    wanted = [
+        n
+        for n, on in (
+            ("--select-epoch val", train_cfg.select_epoch == "val"),
+            ("--score auto", score_cfg.score == AUTO_SCORE),
+        )
+        if on
+    ]
+    if wanted:
+        raise ConfigError(
+            f"{' and '.join(wanted)} choose on synthetic anomalies made from validation normals, and this "
+            f"run holds out {len(splits.val)}: raise --val-split (e.g. 0.1), or use --select-epoch last "
+            "and a named --score"
+        )
+    if len(splits.val) == 0:
+        log.warning(
+            "--val-split 0 (the paper's protocol): no epoch or score selection; normalisation and threshold "
+            "are fitted on the training normals, so the threshold is optimistic"
+        )
+
+
 @dataclasses.dataclass
 class TrainResult:
     """What ``train`` returns: the run directory and the metrics it wrote to metrics.json."""
@@ -116,13 +153,13 @@ def train(
         spec, train_cfg, score_cfg = build_configs(merged)
         seed_everything(train_cfg.seed, train_cfg.deterministic)
         model = build_model(
-            train_cfg.model, image_size=spec.image_size, channels=spec.channels, **train_cfg.model_options
+            train_cfg.model,
+            image_size=spec.crop_size or spec.image_size,
+            channels=spec.channels,
+            **train_cfg.model_options,
         )
     splits = build_splits(spec)
-    if len(splits.val) == 0:
-        raise DataError(
-            "the validation split is empty: the threshold needs held-out normals; raise --val-split"
-        )
+    check_validation(splits, train_cfg, score_cfg)
     trainer = Trainer(model, splits, spec, train_cfg, score_cfg, run_dir)
     return TrainResult(run_dir, trainer.fit(resume=resume))
 
@@ -301,7 +338,10 @@ class Detector:
             chunk = items[start : start + self.batch_size]
             x = torch.stack([self._tensor(item) for _, item in chunk]).to(self.device)
             with eval_mode(self.model):
-                comp = compute_components(self.model, x.to(self.dtype), self.scorer.config.smoothing_sigma)
+                config = self.scorer.config
+                comp = compute_components(
+                    self.model, x.to(self.dtype), config.smoothing_sigma, config.tile_stride
+                )
             raw = self.scorer.raw(comp.arrays())
             yield Prediction(
                 paths=[name for name, _ in chunk],
@@ -346,9 +386,10 @@ class Detector:
         if splits.test is None or len(splits.test) == 0:
             raise DataError(f"data {spec.data!r} has no labelled test set to test on")
         sigma = self.scorer.config.smoothing_sigma
-        val = score_batches(self.model, self._batches(splits.val), sigma, self.device)
+        stride = self.scorer.config.tile_stride
+        val = score_batches(self.model, self._batches(splits.val), sigma, self.device, tile_stride=stride)
         start = time.perf_counter()
-        test = score_batches(self.model, self._batches(splits.test), sigma, self.device)
+        test = score_batches(self.model, self._batches(splits.test), sigma, self.device, tile_stride=stride)
         seconds = time.perf_counter() - start
         metrics = evaluate(self.scorer, available_scores(self.model), val, test)
         metrics.update(

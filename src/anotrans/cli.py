@@ -22,7 +22,7 @@ from anotrans.benchmark.command import benchmark_command
 from anotrans.data.spec import DATA_KINDS, PROTOCOLS, DataSpec
 from anotrans.errors import AnotransError, ConfigError
 from anotrans.networks import list_models, model_description
-from anotrans.scoring.scores import SCORE_FORMULAS, SCORE_NORMS, ScoreConfig
+from anotrans.scoring.scores import AUTO_SCORE, SCORE_FORMULAS, SCORE_NORMS, ScoreConfig
 from anotrans.training.checkpoint import atomic_write_bytes
 from anotrans.training.config import DEVICES, EPOCH_SELECTIONS, PRECISIONS, TrainConfig
 
@@ -66,8 +66,14 @@ _TRAIN_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("--batch-size", "batch_size", {"type": int, "help": "Images per update."}),
     ("--val-split", "val_split", {"type": float, "help": "Share of training normals held out."}),
     ("--augment/--no-augment", "augment", {"help": "Training augmentation (default: per data set)."}),
+    ("--crop-size", "crop_size", {"type": int, "help": "Patch mode: train on random crops of this side."}),
+    ("--tile-stride", "tile_stride", {"type": int, "help": "Patch mode: tile step when scoring (0: half)."}),
     ("--seed", "seed", {"type": int, "help": "Seeds the split, the weights and the updates."}),
-    ("--score", "score", {"type": click.Choice(list(SCORE_FORMULAS)), "help": "Anomaly score formula."}),
+    (
+        "--score",
+        "score",
+        {"type": click.Choice([*SCORE_FORMULAS, AUTO_SCORE]), "help": "Anomaly score formula."},
+    ),
     ("--score-norm", "score_norm", {"type": click.Choice(SCORE_NORMS), "help": "Mixing norm of `paper`."}),
     ("--lambda", "score_lambda", {"type": float, "help": "Weight of R in the `paper` score (Eq. 9)."}),
     ("--smoothing-sigma", "smoothing_sigma", {"type": float, "help": "Residual-map Gaussian sigma (px)."}),
@@ -87,6 +93,11 @@ _TRAIN_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         "--masked-input",
         "masked_input",
         {"type": float, "help": "Not in the paper: chance of each of two noise squares in G's input."},
+    ),
+    (
+        "--freeze-d-stats/--no-freeze-d-stats",
+        "freeze_d_stats",
+        {"help": "Keep D's BatchNorm running statistics out of the generator step."},
     ),
     ("--w-adv", "w_adv", {"type": float, "help": "Adversarial loss weight."}),
     ("--w-con", "w_con", {"type": float, "help": "Contextual (L1) loss weight."}),

@@ -5,9 +5,13 @@ Defaults, and why:
   with published numbers), ``clean`` for a user's class folders (no training image of the abnormal
   class leaks into the test set). Sets with no abnormal training images (MVTec, folder pairs,
   synthetic) have a single split that both names denote.
-- ``augment``: off for every set. The released code applies none, and the paper does not say which
-  augmentation it used, so off is the only reproducible default; ``augment=True`` turns on a
-  horizontal flip and shifts of up to 1/16 of the side for the training set only.
+- ``augment``: a horizontal flip and shifts of up to 1/16 of the side, training set only. The paper
+  says "data augmentation is applied" without saying which (the released code applies none). On by
+  default for CIFAR-10 and STL-10, whose classes are flip- and shift-invariant; off for MVTec and
+  folders, where a flipped or shifted part can itself be a defect (MVTec's transistor "misplaced",
+  metal_nut "flip") and objects are centred. ``--augment`` turns it on for any set.
+- ``crop_size`` (patch mode): training samples are random crops of this side from the image_size
+  images; validation and test images stay whole and are scored by tiles (anotrans.scoring.tiling).
 - ``val_split`` 0.1: a seeded share of the normal training images, held out after ``max_train_images``
   subsampling (see ``protocols.split_normals``); validation holds normals only.
 """
@@ -28,6 +32,7 @@ from anotrans.data.stl10 import read_stl10
 from anotrans.data.synthetic import read_synthetic
 from anotrans.errors import ConfigError, DataError
 
+DEFAULT_AUGMENT = {"cifar10": True, "stl10": True}
 CLASS_READERS = {"cifar10": read_cifar10, "stl10": read_stl10, "folder": read_class_folders}
 DEFAULT_PROTOCOL = {"cifar10": "paper", "stl10": "paper", "folder": "clean"}
 
@@ -39,6 +44,10 @@ def check_spec(spec: DataSpec) -> None:
     if spec.protocol is not None and spec.protocol not in PROTOCOLS:
         raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {spec.protocol!r}")
     check_geometry(spec.image_size, spec.channels)
+    if spec.crop_size and not 8 <= spec.crop_size <= spec.image_size:
+        raise ConfigError(
+            f"crop_size must be 0 (off) or between 8 and image_size {spec.image_size}, got {spec.crop_size}"
+        )
     if not 0 <= spec.val_split < 1:
         raise ConfigError(f"val_split must be in [0, 1), got {spec.val_split!r}")
     if not 0 < spec.test_split < 1:
@@ -49,6 +58,11 @@ def check_spec(spec: DataSpec) -> None:
             raise ConfigError(f"{name} must be a positive integer, got {value!r}")
     if spec.root is None and spec.data != "synthetic":
         raise ConfigError(f"data={spec.data!r} needs root, the folder that holds the data set")
+
+
+def augments(spec: DataSpec) -> bool:
+    """Whether the training set is augmented: the option, or the data set's default (module docstring)."""
+    return DEFAULT_AUGMENT.get(spec.data, False) if spec.augment is None else bool(spec.augment)
 
 
 def find(spec: DataSpec, bad: BadFiles) -> tuple[Found, str]:
@@ -83,7 +97,7 @@ def build_splits(spec: DataSpec) -> DataSplits:
     )
     test = None if found.test is None else subsample_test(found.test, spec.max_test_images, spec.seed)
     splits = DataSplits(
-        train=make(train, augment=bool(spec.augment)),
+        train=make(train, augment=augments(spec), crop_size=spec.crop_size),
         val=make(val),
         test=make(test) if test is not None else None,
     )
@@ -109,7 +123,8 @@ def _info(spec: DataSpec, found: Found, protocol: str, splits: DataSplits, bad: 
         **found.info,
         "image_size": spec.image_size,
         "channels": spec.channels,
-        "augment": bool(spec.augment),
+        "augment": augments(spec),
+        "crop_size": spec.crop_size,
         "seed": spec.seed,
         "val_split": spec.val_split,
         "max_train_images": spec.max_train_images,

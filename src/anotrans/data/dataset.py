@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 
 from anotrans.data.cache import MEMORY_CACHE_BYTES, DiskCache
 from anotrans.data.images import conform, read_image, read_mask
-from anotrans.data.transforms import augment, mask_to_tensor, to_tensor
+from anotrans.data.transforms import augment, mask_to_tensor, random_crop, to_tensor
 from anotrans.errors import DataError
 
 
@@ -60,6 +60,7 @@ class ImageDataset(Dataset):
         image_size: int,
         channels: int,
         augment: bool = False,
+        crop_size: int = 0,
         arrays: np.ndarray | None = None,
         mask_arrays: np.ndarray | None = None,
         cache_dir: str | None = None,
@@ -68,6 +69,7 @@ class ImageDataset(Dataset):
         self.image_size = image_size
         self.channels = channels
         self.augment = augment
+        self.crop_size = crop_size
         self.arrays = arrays
         self.mask_arrays = mask_arrays
         self.cache_dir = cache_dir
@@ -123,6 +125,8 @@ class ImageDataset(Dataset):
         image, mask = self.image_array(entry), self.mask_array(entry)
         if self.augment:
             image, mask = augment(image, mask)
+        if self.crop_size:
+            image, mask = random_crop(image, mask, self.crop_size)
         return {
             "image": to_tensor(image),
             "label": entry.label,

@@ -36,7 +36,8 @@ class DataSpec:
     max_train_images: int | None = None
     max_test_images: int | None = None  # seeded, stratified test subsample that keeps the test order
     seed: int = 0
-    augment: bool | None = None  # None: the data set's default (off for MVTec and folders)
+    augment: bool | None = None  # None: the data set's default (on for CIFAR-10 / STL-10, else off)
+    crop_size: int = 0  # patch mode: train on random crops of this side of the image_size images (0: off)
     cache_dir: str | None = None
     skip_bad_files: bool = False
     test_split: float = 0.2  # folder sets with abnormal_dir: seeded share of the normal images put in test

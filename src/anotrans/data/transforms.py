@@ -39,3 +39,9 @@ def augment(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray
     padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
     padded_mask = np.pad(mask, ((pad, pad), (pad, pad)), mode="reflect")
     return padded[dy : dy + size, dx : dx + size], padded_mask[dy : dy + size, dx : dx + size]
+
+
+def random_crop(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A random ``size`` square of image and mask (patch mode's training samples); torch RNG, as above."""
+    top, left = (int(v) for v in torch.randint(0, image.shape[0] - size + 1, (2,)))
+    return image[top : top + size, left : left + size], mask[top : top + size, left : left + size]

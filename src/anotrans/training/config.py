@@ -28,12 +28,17 @@ class TrainConfig:
     ``masked_input``: not in the paper; with this probability per square, G sees each training image
     with up to two noise squares in it and must still rebuild the clean image (training.corruption);
     0 (the paper) shows G the image itself.
+    ``freeze_d_stats``: during the generator step D's BatchNorm layers still normalise by batch
+    statistics but stop updating their running statistics, so the running statistics (what eval-mode
+    scoring uses) come from D's own updates only, not from the G step's extra fake-only and real-only
+    passes; off (the paper and released code) lets every pass move them.
     ``d_steps`` = 2 is the paper's "discriminator twice per generator step" (the released code does 1).
     ``d_reinit_threshold``: D is re-initialised (weights and Adam state) when its loss falls below this,
     as skip-ganomaly does, so a collapsed D cannot starve G of gradient; 0 turns it off.
     ``max_nonfinite``: training stops after this many consecutive updates with a non-finite loss.
-    ``select_epoch``: "last" reports the final model; "val" the epoch with the lowest reconstruction
-    error on the validation normals (never test labels).
+    ``select_epoch``: "last" reports the final model; "val" the epoch with the best image AUROC on the
+    synthetic validation set (validation normals and their synthetic-anomaly copies; never test labels;
+    anotrans.scoring.selection), for the configured score or, with ``--score auto``, the best formula.
     ``threads``: torch intra-op CPU threads while training (0 keeps torch's default, one per core). A
     GAN's trajectory depends on the float summation order, which the thread count changes, so fixing it
     makes a CPU run repeat exactly (on the same CPU kernels).
@@ -51,6 +56,7 @@ class TrainConfig:
     beta2: float = 0.999
     d_steps: int = 2
     masked_input: float = 0.0
+    freeze_d_stats: bool = False
     w_adv: float = 1.0
     w_con: float = 50.0
     w_lat: float = 1.0

@@ -92,6 +92,20 @@ def frozen(module: nn.Module) -> Iterator[None]:
             p.requires_grad_(True)
 
 
+@contextlib.contextmanager
+def frozen_bn_stats(module: nn.Module) -> Iterator[None]:
+    """BatchNorm layers of ``module`` keep normalising by batch statistics but stop updating running ones."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch
+    try:
+        yield
+    finally:
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+
+
 @dataclasses.dataclass
 class StepResult:
     losses: dict[str, float]
@@ -163,7 +177,10 @@ class GanUpdater:
             self.reinit_discriminator()
             d_reinit = True
 
-        with frozen(model.discriminator), self._autocast():
+        stats = (
+            frozen_bn_stats(model.discriminator) if self.config.freeze_d_stats else contextlib.nullcontext()
+        )
+        with frozen(model.discriminator), stats, self._autocast():
             fake_logits, fake_feats = discriminate(model.discriminator, gen.recon)
             with torch.no_grad():
                 _, real_feats = discriminate(model.discriminator, x)
