@@ -1,0 +1,55 @@
+"""benchmarks/quality.py: a finished cell's row, the validation-only rule ablation, and the report."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+QUALITY = Path(__file__).resolve().parents[2] / "benchmarks" / "quality.py"
+
+
+@pytest.fixture
+def quality(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("quality_benchmark", QUALITY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "RESULTS", tmp_path / "results")
+    return module
+
+
+def _run(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    # epoch 2 wins on validation with `residual-max`; the last epoch's best is `disc`
+    val = [
+        {"disc": 0.6, "residual-max": 0.5},
+        {"disc": 0.6, "residual-max": 0.9},
+        {"disc": 0.7, "residual-max": 0.6},
+    ]
+    test = [
+        {"disc": 0.7, "residual-max": 0.2},
+        {"disc": 0.8, "residual-max": 0.4},
+        {"disc": 0.3, "residual-max": 0.9},
+    ]
+    epochs = [{"val_synth_auroc": v, "test_image_auroc_by_score": t} for v, t in zip(val, test, strict=True)]
+    (folder / "epochs.jsonl").write_text("".join(json.dumps(e) + "\n" for e in epochs))
+    metrics = {"image_auroc": 0.4, "score": "residual-max", "selected_epoch": 2, "epochs": 3,
+               "selection": "rule", "train_seconds": 120.0, "image_auroc_max_over_epochs": 0.9}  # fmt: skip
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    (folder / "config.json").write_text(
+        json.dumps({"model": {"name": "anotrans"}, "training": {"select_epoch": "val"}})
+    )
+
+
+def test_a_cell_row_and_the_report(quality, tmp_path):
+    _run(tmp_path / "paper-s1")
+    row = quality.summarise("paper", 1, tmp_path / "paper-s1")
+    assert (row["auroc"], row["train_minutes"], row["max_over_epochs"]) == (0.4, 2.0, 0.9)
+    assert (row["last_disc"], row["last_auto"], row["val_epoch_config"]) == (0.3, 0.3, 0.4)
+    quality.write_report([row, {**row, "seed": 2, "auroc": 0.6}], 60.0)
+    text = (tmp_path / "results" / "quality.md").read_text()
+    assert "| paper | 0.500 ± 0.141 (n=2) | 0.900 ± 0.000 (n=2) |" in text
+    assert "| paper | 1 | 0.300 | 0.300 | 0.400 |" in text
+    assert (tmp_path / "results" / "quality.csv").read_text().count("\n") == 3
