@@ -37,8 +37,8 @@ CELLS: dict[str, tuple[str, dict[str, Any]]] = {
     "paper": ("AnoTrans, the paper's configuration (64 px whole images, last epoch, `disc`)", {}),
     "recommended": ("AnoTrans, `--config recommended` (64 px whole images)", RECOMMENDED),
     "recommended-patch128": (
-        "AnoTrans, recommended, patch mode: 64 px crops of 128 px images",
-        {**RECOMMENDED, "image_size": 128, "crop_size": 64},
+        "AnoTrans, recommended, patch mode: 64 px crops of 128 px images, 4 tiles",
+        {**RECOMMENDED, "image_size": 128, "crop_size": 64, "tile_stride": 64},
     ),
     "skip-ganomaly-paper": ("Skip-GANomaly, its paper's configuration (64 px)", {"model": "skip-ganomaly"}),
     "skip-ganomaly-recommended": (

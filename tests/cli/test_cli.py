@@ -78,15 +78,18 @@ def test_train_writes_a_complete_run_directory(run_dir):
         "test_images_per_second",
     ):
         assert metrics[key] is not None, key
-    assert set(metrics["image_auroc_by_score"]) == {"paper", "latent-neg", "disc", "residual-max"}
+    assert set(metrics["image_auroc_by_score"]) == {
+        "paper", "latent-neg", "disc", "residual-max", "residual-topk", "ssim-topk", "feature-topk", "mix"
+    }  # fmt: skip
     assert "optimistic" in metrics["image_auroc_max_over_epochs_note"]
     config = json.loads((run_dir / "config.json").read_text())
     assert config["threshold"] == metrics["threshold"] and config["training"]["d_steps"] == 2
     assert config["model"]["config"]["embed_dim"] == 8
     epochs = [json.loads(line) for line in (run_dir / "epochs.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in epochs] == [1, 2, 3] and "val_recon" in epochs[0]
-    # --select-epoch val: the reported weights are those of the epoch with the lowest validation error.
-    best = min(epochs, key=lambda e: e["val_recon"])["epoch"]
+    # --select-epoch val: the reported weights are those of the epoch with the best synthetic-validation
+    # AUROC of the run's score (the first such epoch on a tie).
+    best = max(epochs, key=lambda e: e["val_synth_auroc"]["disc"])["epoch"]
     assert metrics["selected_epoch"] == best
     chosen, saved = load_file(run_dir / "model.safetensors"), load_file(run_dir / "best.safetensors")
     assert all(torch.equal(chosen[k], saved[k]) for k in chosen)

@@ -57,3 +57,17 @@ def test_an_identity_generator_is_rebuilt_exactly_from_tiles():
     assert comp.maps.abs().max() == 0 and comp.residual_topk.abs().max() == 0
     assert comp.ssim_topk.abs().max() < 1e-5 and comp.feature_topk.abs().max() == 0
     assert torch.allclose(comp.disc, (-logits).view(2, -1).amax(dim=1))  # most anomalous tile
+
+
+def test_patch_mode_trains_on_crops_and_keeps_validation_whole():
+    from anotrans.data import DataSpec, build_splits
+    from anotrans.data.build import augments
+
+    splits = build_splits(DataSpec(image_size=16, crop_size=8, max_train_images=20))
+    crop, whole = splits.train[0], splits.val[0]
+    assert crop["image"].shape == (3, 8, 8) and crop["mask"].shape == (1, 8, 8)
+    assert whole["image"].shape == (3, 16, 16) and splits.info["crop_size"] == 8
+    with pytest.raises(ConfigError, match="crop_size"):
+        build_splits(DataSpec(image_size=16, crop_size=20))
+    assert augments(DataSpec(data="cifar10")) and not augments(DataSpec(data="mvtec"))
+    assert not augments(DataSpec(data="cifar10", augment=False))

@@ -59,3 +59,12 @@ def test_frozen_bn_stats_keep_running_statistics_but_normalise_by_the_batch():
     assert torch.allclose(logits, moved)
     assert not all(torch.equal(a, b) for a, b in zip(before, d.buffers(), strict=False))
     assert all(m.momentum == 0.1 for m in d.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_the_recommended_preset_is_shipped_and_valid():
+    from anotrans.api import build_configs, read_config_file
+
+    options = read_config_file("recommended")
+    _, train, score = build_configs(options)
+    assert (train.select_epoch, score.score, train.freeze_d_stats) == ("val", "auto", True)
+    assert train.masked_input == 0.25
