@@ -36,7 +36,8 @@ def _run(folder: Path) -> None:
     epochs = [{"val_synth_auroc": v, "test_image_auroc_by_score": t} for v, t in zip(val, test, strict=True)]
     (folder / "epochs.jsonl").write_text("".join(json.dumps(e) + "\n" for e in epochs))
     metrics = {"image_auroc": 0.4, "score": "residual-max", "selected_epoch": 2, "epochs": 3,
-               "selection": "rule", "train_seconds": 120.0, "image_auroc_max_over_epochs": 0.9}  # fmt: skip
+               "selection": "rule", "train_seconds": 120.0, "image_auroc_max_over_epochs": 0.9,
+               "val_synth_auroc": {"disc": 0.6, "residual-max": 0.9, "paper": None}}  # fmt: skip
     (folder / "metrics.json").write_text(json.dumps(metrics))
     (folder / "config.json").write_text(
         json.dumps({"model": {"name": "anotrans"}, "training": {"select_epoch": "val"}})
@@ -50,6 +51,7 @@ def test_a_cell_row_and_the_report(quality, tmp_path):
     assert (row["last_disc"], row["last_auto"], row["val_epoch_config"]) == (0.3, 0.3, 0.4)
     quality.write_report([row, {**row, "seed": 2, "auroc": 0.6}], 60.0)
     text = (tmp_path / "results" / "quality.md").read_text()
-    assert "| paper | 0.500 ± 0.141 (n=2) | 0.900 ± 0.000 (n=2) |" in text
+    assert row["val_synth"] == 0.9
+    assert "| paper | 0.500 ± 0.141 (n=2) | 0.900 ± 0.000 (n=2) | 0.900 ± 0.000 (n=2) |" in text
     assert "| paper | 1 | 0.300 | 0.300 | 0.400 |" in text
     assert (tmp_path / "results" / "quality.csv").read_text().count("\n") == 3
