@@ -142,10 +142,8 @@ def write_report(rows: list[dict[str, Any]], seconds: float) -> None:
     ]
     for cell in dict.fromkeys(r["cell"] for r in rows):
         mine = [r for r in rows if r["cell"] == cell]
-        lines.append(
-            f"| {cell} | {_mean_std([r['auroc'] for r in mine])} | "
-            f"{_mean_std([r['val_synth'] for r in mine])} | {_mean_std([r['max_over_epochs'] for r in mine])} |"
-        )
+        columns = [_mean_std([r[key] for r in mine]) for key in ("auroc", "val_synth", "max_over_epochs")]
+        lines.append(f"| {cell} | {' | '.join(columns)} |")
     lines += [
         "",
         "## Ablation of the selection rules (same weights, validation-only rules, maps at sigma 1)",
