@@ -112,7 +112,7 @@ def _mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {std:.3f} (n={len(values)})"
 
 
-def write_report(rows: list[dict[str, Any]], seconds: float) -> None:
+def write_report(rows: list[dict[str, Any]], seconds: float, notes: list[str] = ()) -> None:
     lines = provenance.header("Detection quality on MVTec AD bottle (honest: no test labels in any choice)")
     lines += [
         "- data: MVTec AD bottle at 512 px (resized from 900 px by the data README), batch 16, one torch "
@@ -161,6 +161,8 @@ def write_report(rows: list[dict[str, Any]], seconds: float) -> None:
             f"| {r['cell']} | {r['seed']} | {_fmt(r['last_disc'])} | {_fmt(r['last_auto'])} | "
             f"{_fmt(r['val_epoch_config'])} |"
         )
+    if notes:
+        lines += ["", "## Notes", "", *(f"- {note}" for note in notes)]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "quality.md").write_text("\n".join(lines) + "\n")
     with open(RESULTS / "quality.csv", "w", newline="") as f:
@@ -180,6 +182,7 @@ def main() -> None:
     parser.add_argument("--runs", default="runs/quality", help="folder of the cells' run directories")
     parser.add_argument("--report-only", action="store_true", help="only read finished cells")
     parser.add_argument("--root", default="../shared/data/mvtec_ad", help="MVTec AD folder")
+    parser.add_argument("--note", action="append", default=[], help="a line for the report's notes")
     args = parser.parse_args()
     start = time.perf_counter()
     cells = [(c, s, Path(args.runs) / f"{c}-s{s}") for s in args.seeds for c in args.cells]
@@ -188,7 +191,7 @@ def main() -> None:
     def report() -> None:  # every finished cell under --runs, from this invocation or earlier ones
         done = [(c, s, Path(args.runs) / f"{c}-s{s}") for c in CELLS for s in range(100)]
         rows = [summarise(c, s, d) for c, s, d in done if (d / "metrics.json").exists()]
-        write_report(rows, time.perf_counter() - start)
+        write_report(rows, time.perf_counter() - start, args.note)
 
     if not args.report_only:
         with ProcessPoolExecutor(args.jobs) as pool:
