@@ -118,7 +118,7 @@ def check_validation(splits: Any, train_cfg: TrainConfig, score_cfg: ScoreConfig
     ]
     if wanted:
         raise ConfigError(
-            f"{' and '.join(wanted)} choose on synthetic anomalies made from validation normals, and this "
+            f"{' and '.join(wanted)} need validation normals to make synthetic anomalies from, and this "
             f"run holds out {len(splits.val)}: raise --val-split (e.g. 0.1), or use --select-epoch last "
             "and a named --score"
         )
