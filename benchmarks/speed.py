@@ -336,7 +336,8 @@ def auroc(args: argparse.Namespace) -> str:
     again with two threads instead of one, which changes only the float summation order: that gap is
     the noise floor of a GAN's trajectory, against which the bf16-training gap has to be read.
     """
-    from anotrans.api import DEMO_OPTIONS, load
+    from anotrans.demo import DEMO_OPTIONS
+    from anotrans.detector import load
 
     budget = f"demo model, {DEMO_OPTIONS['epochs']} epochs"
     cases = {

@@ -19,12 +19,16 @@ import click
 from anotrans import api
 from anotrans.allocator import keep_freed_memory
 from anotrans.benchmark.command import benchmark_command
+from anotrans.config import parse_key_values
 from anotrans.data.spec import DATA_KINDS, PROTOCOLS, DataSpec
+from anotrans.demo import DEMO_OPTIONS
+from anotrans.demo import demo as run_demo
+from anotrans.detector import Detector, load
 from anotrans.errors import AnotransError, ConfigError
 from anotrans.networks import list_models, model_description
 from anotrans.scoring.scores import SCORE_FORMULAS, SCORE_NORMS, ScoreConfig
-from anotrans.training.checkpoint import atomic_write_bytes
 from anotrans.training.config import DEVICES, EPOCH_SELECTIONS, PRECISIONS, TrainConfig
+from anotrans.utils.files import atomic_write_bytes
 
 _DEFAULTS = {
     f.name: f.default
@@ -185,7 +189,7 @@ def train(
     """Train a model and write RUN_DIR (checkpoint, config.json, metrics.json, scores.csv, epochs.jsonl)."""
     values = _given(options)
     if model_option:
-        values["model_options"] = api.parse_key_values(model_option, "--model-option")
+        values["model_options"] = parse_key_values(model_option, "--model-option")
     if resume and out and Path(out) != Path(resume):
         raise ConfigError(f"--resume {resume} continues that run in place; drop --out {out}")
     out = out or resume
@@ -197,7 +201,7 @@ def train(
 
 _INFERENCE_PRECISION = click.option(
     "--precision",
-    type=click.Choice(list(api.Detector.PRECISIONS)),
+    type=click.Choice(list(Detector.PRECISIONS)),
     default="fp32",
     show_default=True,
     help="Network precision for scoring; bf16 casts the weights (1.7-2x faster on bf16-capable CPUs).",
@@ -214,7 +218,7 @@ _INFERENCE_PRECISION = click.option(
 @_INFERENCE_PRECISION
 def test(run_dir: str, out: str | None, device: str, precision: str, **options: Any) -> None:
     """Metrics of a trained run on its own test set, or on any data given with --data/--root."""
-    detector = api.load(run_dir, device, precision)
+    detector = load(run_dir, device, precision)
     given = _given(options)
     base = detector.spec.to_dict()
     if "data" in given:  # another data set: keep only the model's geometry and the seed
@@ -237,7 +241,7 @@ def predict(run_dir: str, images: tuple[str, ...], out: str | None, device: str,
     """Score images or folders: a CSV of path, score (0.5 = threshold), raw score and label."""
     from anotrans.scoring.visualize import save_panel  # matplotlib: imported only when drawing
 
-    detector = api.load(run_dir, device, precision)
+    detector = load(run_dir, device, precision)
     rows = [["path", "score", "raw_score", "label"]]
     out_dir = None if out is None else Path(out)
     for part in detector.iter_predict(list(images), keep_images=out_dir is not None):
@@ -263,11 +267,11 @@ def predict(run_dir: str, images: tuple[str, ...], out: str | None, device: str,
 
 @cli.command()
 @click.option("--out", "out", type=click.Path(file_okay=False), default="runs/demo", show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=api.DEMO_OPTIONS["epochs"], show_default=True)
-@click.option("--seed", type=int, default=api.DEMO_OPTIONS["seed"], show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=DEMO_OPTIONS["epochs"], show_default=True)
+@click.option("--seed", type=int, default=DEMO_OPTIONS["seed"], show_default=True)
 def demo(out: str, epochs: int, seed: int) -> None:
     """Train a small AnoTrans on built-in synthetic data (about 2 CPU minutes) and print its AUROC."""
-    result = api.demo(out, epochs=epochs, seed=seed)
+    result = run_demo(out, epochs=epochs, seed=seed)
     _print_metrics(result.metrics, result.run_dir)
     click.echo(f"next: anotrans test {out}  |  anotrans predict {out} {out}/samples --out {out}/predictions")
 

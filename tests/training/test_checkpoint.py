@@ -11,18 +11,19 @@ from anotrans.errors import CheckpointError
 from anotrans.training import checkpoint as ckpt
 from anotrans.training.config import TrainConfig
 from anotrans.training.steps import GanUpdater
+from anotrans.utils.files import atomic_write_bytes
 
 
 def test_failed_write_leaves_previous_file_intact(tmp_path, monkeypatch):
     target = tmp_path / "model.safetensors"
-    ckpt.atomic_write_bytes(target, b"old complete file")
+    atomic_write_bytes(target, b"old complete file")
 
     def crash(fd):  # the new bytes are written, then the disk "fails" before the rename
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "fsync", crash)
     with pytest.raises(OSError, match="disk full"):
-        ckpt.atomic_write_bytes(target, b"new half")
+        atomic_write_bytes(target, b"new half")
     assert target.read_bytes() == b"old complete file"
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]  # no temporary file left
 

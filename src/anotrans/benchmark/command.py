@@ -19,6 +19,7 @@ from anotrans.benchmark import provenance, report
 from anotrans.benchmark.presets import PRESETS, get_preset
 from anotrans.benchmark.runner import MEASURES, Outcome, Plan, Roots, TrainFn, plan_table, run_cell
 from anotrans.benchmark.tables import ROW_LABELS, TABLES, get_table
+from anotrans.config import parse_key_values
 from anotrans.data.spec import PROTOCOLS
 
 DEFAULT_OUT = Path("benchmarks") / "results"
@@ -168,7 +169,7 @@ def benchmark_command(table: str, preset: str, **kw: Any) -> None:
         overrides["seeds"] = tuple(int(s) for s in _names(kw["seeds"]) or ())
     roots = _roots(table, kw)
     given = {k: kw[k] for k in ("protocol", "device") if kw[k] is not None}
-    extra = {**api.parse_key_values(kw["options"], "--option"), **given}
+    extra = {**parse_key_values(kw["options"], "--option"), **given}
     plan = plan_table(
         get_table(table),
         get_preset(preset),

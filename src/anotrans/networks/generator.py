@@ -15,7 +15,6 @@ from anotrans.errors import ConfigError
 from anotrans.networks.config import ModelConfig
 from anotrans.networks.discriminator import Discriminator
 from anotrans.networks.init import dcgan_init_
-from anotrans.networks.registry import register_model
 from anotrans.networks.skips import SKIP_KINDS, make_skip
 from anotrans.networks.swin import (
     AttentionBlock,
@@ -208,13 +207,6 @@ class AnoTransGenerator(nn.Module):
         return self.output_activation(x)
 
 
-_DESCRIPTION = "AnoTrans (ICANN 2022): U-shaped Swin Transformer GAN"
-
-
-@register_model("anotrans-vit", AnoTransConfig, f"{_DESCRIPTION}, ViT attention (Tab. 1)", attention="global")
-@register_model("anotrans-plain", AnoTransConfig, f"{_DESCRIPTION}, identity skips", skip="plain")
-@register_model("anotrans-cbam", AnoTransConfig, f"{_DESCRIPTION}, CBAM skips", skip="cbam")
-@register_model("anotrans", AnoTransConfig, f"{_DESCRIPTION}, Skip Attention Connections (the paper's model)")
 def build_anotrans(config: AnoTransConfig) -> tuple[nn.Module, nn.Module]:
     """Generator and DCGAN discriminator for one AnoTrans config."""
     discriminator = Discriminator(config.image_size, config.channels, config.disc_ndf, config.disc_nz)

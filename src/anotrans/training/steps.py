@@ -23,8 +23,8 @@ import torch
 from torch import Tensor, nn
 
 from anotrans.errors import AnotransError
+from anotrans.networks.calling import Generated, discriminate, generate, has_latent_encoder
 from anotrans.networks.init import dcgan_init_
-from anotrans.scoring.scores import Generated, discriminate, generate
 from anotrans.training import losses
 from anotrans.training.config import TrainConfig
 from anotrans.training.corruption import noise_patches
@@ -75,8 +75,8 @@ class GanomalyObjective(GeneratorObjective):
 
 
 def objective_for(model: nn.Module) -> GeneratorObjective:
-    """GANomaly-style generators expose ``forward_latent``; every other family uses Eq. 8."""
-    return GanomalyObjective() if hasattr(model.generator, "forward_latent") else GeneratorObjective()
+    """GANomaly-style generators (a second encoder) have their own; every other family uses Eq. 8."""
+    return GanomalyObjective() if has_latent_encoder(model.generator) else GeneratorObjective()
 
 
 @contextlib.contextmanager

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from anotrans.data.loader import make_loader
 from anotrans.data.spec import DataSpec, DataSplits
 from anotrans.networks.registry import AnomalyGAN
 from anotrans.scoring.reference import REFERENCE_BATCH_SIZE, reference_protocol_auroc
@@ -28,6 +29,8 @@ from anotrans.training import checkpoint as ckpt
 from anotrans.training.config import TrainConfig
 from anotrans.training.reproducibility import restore_rng_state, rng_state, seed_everything
 from anotrans.training.steps import GanUpdater
+from anotrans.utils.devices import resolve_device
+from anotrans.utils.files import atomic_write_bytes, write_json
 
 log = logging.getLogger(__name__)
 
@@ -40,36 +43,6 @@ REFERENCE_NOTE = (
     "statistics), test set unshuffled normal-then-abnormal, batches of 128, 0.9 R + 0.1 L, max over "
     "epochs; batch composition leaks labels, so this is for comparison with published numbers only"
 )
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def make_loader(
-    dataset: Dataset,
-    batch_size: int,
-    workers: int = 0,
-    shuffle: bool = False,
-    seed: int = 0,
-    drop_last: bool = False,
-) -> DataLoader:
-    """The one DataLoader recipe: a seeded shuffle order, so epoch e shuffles alike after a resume."""
-    generator = torch.Generator().manual_seed(seed) if shuffle else None
-    if workers > 0 and hasattr(dataset, "preload"):
-        # Decode once here: forked workers inherit the filled memo instead of decoding every epoch.
-        dataset.preload()
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        num_workers=workers,
-        generator=generator,
-        drop_last=drop_last,
-        persistent_workers=False,
-    )
 
 
 def run_config(
@@ -127,7 +100,7 @@ class Trainer:
         if resume:
             self._resume()
         else:
-            ckpt.write_json(self.run_dir / ckpt.CONFIG_FILE, self._config())
+            write_json(self.run_dir / ckpt.CONFIG_FILE, self._config())
         self.tensorboard = _tensorboard_writer(self.run_dir)
         threads = torch.get_num_threads()
         if self.config.threads:
@@ -235,7 +208,7 @@ class Trainer:
             for key, value in record.items():
                 if isinstance(value, (int, float)):
                     self.tensorboard.add_scalar(key, value, epoch + 1)
-        ckpt.atomic_write_bytes(
+        atomic_write_bytes(
             self.run_dir / ckpt.EPOCH_LOG, "".join(json.dumps(r) + "\n" for r in self.state.history).encode()
         )
         rng_tensors, rng_meta = rng_state()
@@ -272,7 +245,7 @@ class Trainer:
                 test_seconds=seconds,
                 test_images_per_second=len(test) / max(seconds, 1e-9),
             )
-            ckpt.atomic_write_bytes(self.run_dir / ckpt.SCORES_FILE, scores_csv(scorer, test).encode())
+            atomic_write_bytes(self.run_dir / ckpt.SCORES_FILE, scores_csv(scorer, test).encode())
         per_epoch = [
             r["test_image_auroc_by_score"][scorer.config.score]
             for r in self.state.history
@@ -290,8 +263,8 @@ class Trainer:
             metrics["image_auroc_reference_protocol_max_over_epochs"] = max(reference)
             metrics["image_auroc_reference_protocol_note"] = REFERENCE_NOTE
         ckpt.save_weights(self.run_dir / ckpt.MODEL_FILE, self.model)
-        ckpt.write_json(self.run_dir / ckpt.METRICS_FILE, metrics)
-        ckpt.write_json(self.run_dir / ckpt.CONFIG_FILE, self._config(scorer))
+        write_json(self.run_dir / ckpt.METRICS_FILE, metrics)
+        write_json(self.run_dir / ckpt.CONFIG_FILE, self._config(scorer))
         return metrics
 
 
