@@ -107,7 +107,9 @@ class GanUpdater:
         self.config = config
         self.device = device
         self.objective = objective_for(model)
-        self.weights = losses.LossWeights(config.w_adv, config.w_con, config.w_lat, config.w_enc)
+        self.weights = losses.LossWeights(
+            adv=config.w_adv, con=config.w_con, lat=config.w_lat, enc=config.w_enc
+        )
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(model.generator.parameters(), lr=config.lr, betas=betas)
         self.opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=config.lr, betas=betas)
