@@ -406,7 +406,7 @@ def main() -> None:
         f"# {title}",
         "",
         f"- command: `{command.strip()}` (from the repository root)",
-        f"- commit: {provenance.commit()}",
+        f"- code: {provenance.commit()}",
         f"- machine: {machine()}",
         f"- date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}",
     ]

@@ -1,6 +1,6 @@
 """The AnoTrans generator: a U-shaped Swin Transformer with attention in the skips (paper sec. 2.1-2.4).
 
-Registers ``anotrans`` (SAC skips, window attention: the paper's model), ``anotrans-cbam``,
+Registers ``anotrans`` (SAC skips, window attention: the paper's architecture), ``anotrans-cbam``,
 ``anotrans-plain`` and ``anotrans-vit`` (global attention, Table 1).
 """
 
@@ -34,7 +34,7 @@ OUTPUT_ACTIVATIONS = ("tanh", "none")
 
 @dataclasses.dataclass
 class AnoTransConfig(ModelConfig):
-    """Options of the AnoTrans generator (and its discriminator); the defaults are the paper's model.
+    """Options of the AnoTrans generator (and its discriminator); the defaults are the paper's architecture.
 
     Level ``i`` (0 = finest) has width ``embed_dim * 2**i`` on an ``(image_size / patch_size) / 2**i`` grid;
     level ``num_merges`` is the bottleneck. ``depths`` gives the blocks per level (encoder levels, then the

@@ -79,7 +79,7 @@ _REGISTRY: dict[str, ModelSpec] = {
             AnoTransConfig,
             build_anotrans,
             {},
-            f"{_FAMILY}, Skip Attention Connections (the paper's model)",
+            f"{_FAMILY}, Skip Attention Connections (the paper's architecture)",
         ),
         ModelSpec(
             "anotrans-cbam", AnoTransConfig, build_anotrans, {"skip": "cbam"}, f"{_FAMILY}, CBAM skips"
