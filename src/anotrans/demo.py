@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ from PIL import Image
 
 from anotrans.api import TrainResult, train
 from anotrans.data import make_synthetic
+from anotrans.utils.files import atomic_write_bytes
 
 # The demo: a small AnoTrans (embed dim 16 instead of 64, two patch merges instead of three, a
 # quarter-width discriminator) on the built-in synthetic data, with two training options that are
@@ -48,9 +50,14 @@ def demo(out: str | Path = "runs/demo", **overrides: Any) -> TrainResult:
         share = DEMO_OPTIONS["lr_decay_epochs"] / DEMO_OPTIONS["epochs"]
         options["lr_decay_epochs"] = round(options["epochs"] * share)
     result = train(out, **options)
-    samples = make_synthetic(2 * DEMO_SAMPLES, DEMO_OPTIONS["image_size"], 3, (10_000, 1), anomaly_ratio=0.5)
-    folder = Path(out) / "samples"
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, (image, kind) in enumerate(zip(samples.images, samples.kinds, strict=True)):
-        Image.fromarray(image).save(folder / f"{i:02d}_{kind}.png")
+    write_samples(Path(out) / "samples")
     return result
+
+
+def write_samples(folder: Path) -> None:
+    """``DEMO_SAMPLES`` normal and defective synthetic test images, as PNGs written atomically."""
+    samples = make_synthetic(2 * DEMO_SAMPLES, DEMO_OPTIONS["image_size"], 3, (10_000, 1), anomaly_ratio=0.5)
+    for i, (image, kind) in enumerate(zip(samples.images, samples.kinds, strict=True)):
+        png = io.BytesIO()
+        Image.fromarray(image).save(png, format="PNG")
+        atomic_write_bytes(folder / f"{i:02d}_{kind}.png", png.getvalue())

@@ -22,6 +22,7 @@ from anotrans.benchmark.runner import MEASURES, Outcome, Plan, Roots, TrainFn, p
 from anotrans.benchmark.tables import ROW_LABELS, TABLES, get_table
 from anotrans.config import parse_key_values
 from anotrans.data.spec import PROTOCOLS
+from anotrans.utils.files import atomic_write_bytes
 
 DEFAULT_OUT = Path("benchmarks") / "results"
 # Environment variable naming a folder of data sets; its DATA_FOLDERS are the default roots when present.
@@ -92,8 +93,8 @@ def _write(
     summaries = report.summarise(plan, outcomes)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"{plan.table.name}-{name}"
-    stem.with_suffix(".md").write_text(report.markdown(plan, summaries, meta))
-    stem.with_suffix(".csv").write_text(report.csv_text(plan, summaries, meta))
+    atomic_write_bytes(stem.with_suffix(".md"), report.markdown(plan, summaries, meta).encode())
+    atomic_write_bytes(stem.with_suffix(".csv"), report.csv_text(plan, summaries, meta).encode())
 
 
 def describe(plan: Plan, preset: str, extra: dict[str, Any]) -> dict[str, str]:
