@@ -54,6 +54,11 @@ _DATA_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         "test_split",
         {"type": float, "help": "Folder data: share of normals to test on."},
     ),
+    (
+        "--max-image-pixels",
+        "max_image_pixels",
+        {"type": int, "help": "Refuse images whose header claims more pixels (decompression bombs)."},
+    ),
     ("--cache-dir", "cache_dir", {"type": click.Path(), "help": "On-disk cache of decoded, resized images."}),
     (
         "--skip-bad-files/--no-skip-bad-files",
