@@ -119,6 +119,11 @@ _TRAIN_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("--device", "device", {"type": click.Choice(DEVICES), "help": "Where to train."}),
     ("--workers", "workers", {"type": int, "help": "DataLoader worker processes."}),
     ("--threads", "threads", {"type": int, "help": "torch CPU threads for this run (0: torch's default)."}),
+    (
+        "--checkpoint-every",
+        "checkpoint_every",
+        {"type": int, "help": "Also checkpoint every N updates, not only at epoch ends (0: epoch ends)."},
+    ),
     ("--progress/--no-progress", "progress", {"help": "Show a progress bar per epoch."}),
 ]
 

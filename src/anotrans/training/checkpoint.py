@@ -1,8 +1,10 @@
 """Run-directory files: weights as safetensors (never pickles), JSON config, resumable training state.
 
-Every file is written atomically (temporary file in the same folder, fsync, ``os.replace``), so a crash
-mid-write leaves the previous version intact. The resume state is ONE safetensors file whose metadata
-holds the JSON part, so weights, optimiser moments, epoch and RNG states can never disagree.
+Every file is written atomically (temporary file in the same folder, fsync, ``os.replace``, fsync of
+the folder), so a crash or power cut mid-write leaves the previous version intact, and a failed write
+(disk full, read-only folder) is a WriteError naming the path. The resume state is ONE safetensors
+file whose metadata holds the JSON part, so weights, optimiser moments, epoch and RNG states can never
+disagree.
 """
 
 from __future__ import annotations
