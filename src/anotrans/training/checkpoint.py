@@ -29,6 +29,11 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 SCORES_FILE = "scores.csv"
 EPOCH_LOG = "epochs.jsonl"
+# The layout of config.json. A later anotrans that changes it raises the number, so this version
+# refuses such a file by name instead of misreading it.
+CONFIG_FORMAT = 1
+CONFIG_SECTIONS = ("model", "data", "training", "score")
+CONFIG_KEYS = frozenset({"format_version", *CONFIG_SECTIONS, "normalisation", "threshold"})
 
 
 def _cpu(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -50,6 +50,7 @@ def run_config(
 ) -> dict[str, Any]:
     """config.json: everything that rebuilds and explains the run; ``normalisation`` once training ends."""
     return {
+        "format_version": ckpt.CONFIG_FORMAT,
         "model": model.config_dict(),
         "data": spec.to_dict(),
         "training": train.to_dict(),

@@ -66,5 +66,7 @@ def read_json(path: str | Path) -> Any:
         raise CheckpointError(
             f"{path} does not exist: is this a run directory written by `anotrans train`?"
         ) from exc
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from exc
