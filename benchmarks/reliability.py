@@ -46,8 +46,9 @@ def report(trials: list[Trial], wanted: int, reference_seconds: float, wall: flo
         "(a shared, busy 2-core machine: timings are skewed, counts are not)",
         f"- trials: {len(trials)} of {wanted}; wall time {wall / 60:.1f} min",
         "",
-        "| trials | kills | of them inside a checkpoint write | resumes | restarts (killed before config.json) "
-        "| runs identical to the uninterrupted one | corrupt or unloadable files found |",
+        "| trials | kills | of them inside a checkpoint write | resumes "
+        "| restarts (killed before config.json) | runs identical to the uninterrupted one "
+        "| corrupt or unloadable files found |",
         "|---|---|---|---|---|---|---|",
         f"| {len(trials)} | {kills} | {sum(t.kills_in_write for t in trials)} | "
         f"{sum(t.resumes for t in trials)} | {sum(t.restarts for t in trials)} | {identical} / {len(trials)} "
@@ -71,7 +72,9 @@ def report(trials: list[Trial], wanted: int, reference_seconds: float, wall: flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--kills", type=int, default=3, help="kills per trial")
     parser.add_argument("--seed", type=int, default=0, help="seeds the kill moments")
@@ -92,8 +95,9 @@ def main() -> None:
                 trials.append(crash_trial(launcher, work / f"trial{i:02d}", reference, delays, in_write))
                 shutil.rmtree(work / f"trial{i:02d}")
                 lines = report(trials, args.trials, seconds, time.monotonic() - started)
-                args.out.write_text("\n".join([*provenance.header("Crash test: kill -9 and resume"), *lines]) + "\n")
-                print(lines[7], flush=True)
+                header = provenance.header("Crash test: kill -9 and resume")
+                args.out.write_text("\n".join([*header, *lines]) + "\n")
+                print(lines[6], flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -248,8 +248,9 @@ def crash_trial(
 
 
 def random_kills(rng: random.Random, count: int, duration: float) -> tuple[list[float], list[bool]]:
-    """``count`` kill delays within a run's ``duration``; one of them inside a checkpoint write."""
-    delays = [rng.uniform(0.0, duration) for _ in range(count)]
+    """``count`` kill delays within 80 % of a run's ``duration`` (so a run rarely ends before its kill);
+    one of them inside a checkpoint write."""
+    delays = [rng.uniform(0.0, 0.8 * duration) for _ in range(count)]
     writing = rng.randrange(count)
     in_write = [i == writing for i in range(count)]
     return delays, in_write

@@ -29,6 +29,7 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 SCORES_FILE = "scores.csv"
 EPOCH_LOG = "epochs.jsonl"
+SKIPPED_FILE = "skipped_files.txt"  # with skip_bad_files: each skipped file and why, one per line
 # The layout of config.json. A later anotrans that changes it raises the number, so this version
 # refuses such a file by name instead of misreading it.
 CONFIG_FORMAT = 1

@@ -98,6 +98,9 @@ class Trainer:
             self._resume()
         else:
             write_json(self.run_dir / ckpt.CONFIG_FILE, self._config())
+        if self.splits.info.get("skipped_files"):
+            text = "".join(f"{line}\n" for line in self.splits.info["skipped_files"])
+            atomic_write_bytes(self.run_dir / ckpt.SKIPPED_FILE, text.encode())
         self.tensorboard = _tensorboard_writer(self.run_dir)
         threads = torch.get_num_threads()
         if self.config.threads:
@@ -216,6 +219,7 @@ class Trainer:
             else self.state.epoch,
             "n_train": len(self.splits.train),
             "n_val": len(val),
+            "num_skipped_files": len(self.splits.info.get("skipped_files", [])),
             "threshold": scorer.threshold,
             "train_seconds": self.state.train_seconds,
             "train_images_per_second": self.state.images_seen / max(self.state.train_seconds, 1e-9),
