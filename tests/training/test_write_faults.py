@@ -108,3 +108,16 @@ def _untimed(raw: bytes) -> list[dict]:
         {k: v for k, v in json.loads(line).items() if k not in ("seconds", "images_per_second")}
         for line in raw.decode().splitlines()
     ]
+
+
+def test_a_fresh_run_never_resumes_an_older_runs_checkpoint(tmp_path, monkeypatch):
+    anotrans.train(tmp_path, **{**TINY_RUN, "epochs": 2})
+
+    def killed(self, epoch):
+        raise KeyboardInterrupt  # the new run dies before its first checkpoint
+
+    monkeypatch.setattr("anotrans.training.trainer.Trainer._run_epoch", killed)
+    with pytest.raises(KeyboardInterrupt):
+        anotrans.train(tmp_path, **{**TINY_RUN, "epochs": 3, "seed": 1})
+    assert not (tmp_path / ckpt.STATE_FILE).exists()
+    assert read_run_config(tmp_path).training.seed == 1

@@ -96,7 +96,9 @@ class Trainer:
         seed_everything(self.config.seed, self.config.deterministic)
         if resume:
             self._resume()
-        else:
+        else:  # a fresh run: an older run's checkpoint here must never be resumed into this one
+            for stale in (ckpt.CONFIG_FILE, ckpt.STATE_FILE):  # config first: no config, nothing to resume
+                (self.run_dir / stale).unlink(missing_ok=True)
             write_json(self.run_dir / ckpt.CONFIG_FILE, self._config())
         if self.splits.info.get("skipped_files"):
             text = "".join(f"{line}\n" for line in self.splits.info["skipped_files"])
