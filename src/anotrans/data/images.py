@@ -76,10 +76,10 @@ def list_images(folder: str | os.PathLike, exclude: tuple[str, ...] = ()) -> lis
     return sorted(found)
 
 
-def _bomb(path: str | os.PathLike, pixels: object) -> DataError:
+def _bomb(path: str | os.PathLike, problem: str) -> DataError:
     return DataError(
-        f"{path}: {pixels} pixels is over the cap of {_max_pixels} (max_image_pixels / "
-        "--max-image-pixels; refused as a possible decompression bomb, raise the cap if the file is real)"
+        f"{path}: {problem} (max_image_pixels / --max-image-pixels; refused undecoded as a possible "
+        "decompression bomb, raise the cap if the file is real)"
     )
 
 
@@ -92,7 +92,9 @@ def _opened(path: str | os.PathLike) -> Iterator[Image.Image]:
             with Image.open(path) as img:
                 width, height = img.size
                 if width * height > _max_pixels:
-                    raise _bomb(path, f"{width}x{height} = {width * height}")
+                    raise _bomb(
+                        path, f"{width}x{height} = {width * height} pixels is over the cap of {_max_pixels}"
+                    )
                 yield img
     except DataError:
         raise
@@ -103,7 +105,7 @@ def _opened(path: str | os.PathLike) -> Iterator[Image.Image]:
     except UnidentifiedImageError:
         raise DataError(f"{path}: not an image file Pillow can read") from None
     except Image.DecompressionBombError as exc:  # Pillow's own check, at twice the cap (some plugins)
-        raise _bomb(path, str(exc).split(" pixels")[0].replace("Image size (", "")) from None
+        raise _bomb(path, f"{exc} (over the cap of {_max_pixels})") from None
     except (OSError, SyntaxError, ValueError, TypeError, IndexError, KeyError, EOFError) as exc:
         # Pillow's plugins raise any of these on malformed headers or data (found by fuzzing).
         raise DataError(f"{path}: truncated or corrupt image ({type(exc).__name__}: {exc})") from None
