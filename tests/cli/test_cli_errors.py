@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import anotrans
-from anotrans import api
+from anotrans.api import Detector
 from anotrans.cli import cli
 from anotrans.networks import build_model
 from anotrans.training import checkpoint as ckpt
@@ -157,7 +157,7 @@ def test_an_internal_error_prints_one_line_and_the_crash_log(places, monkeypatch
     def broken(*args, **kwargs):
         raise ZeroDivisionError("an anotrans bug")
 
-    monkeypatch.setattr(api, "load", broken)
+    monkeypatch.setattr(Detector, "load", classmethod(broken))
     result = CliRunner().invoke(cli, ["test", str(places["run"])], catch_exceptions=True)
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     lines = result.output.strip().splitlines()

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 import anotrans
 from anotrans.cli import cli
+from anotrans.config import read_run_config
 from anotrans.errors import CheckpointError, WriteError
 from anotrans.networks.registry import build_model_from_config
 from anotrans.training import checkpoint as ckpt
@@ -25,7 +26,7 @@ from .tiny import TINY_RUN
 
 
 def _saved_epoch(run_dir) -> int:
-    model = build_model_from_config(ckpt.read_json(run_dir / ckpt.CONFIG_FILE)["model"])
+    model = build_model_from_config(read_run_config(run_dir).model)
     updater = GanUpdater(model, TrainConfig(), torch.device("cpu"))
     return load_state(run_dir / ckpt.STATE_FILE, updater)[0].epoch
 
@@ -89,7 +90,7 @@ def test_resume_in_the_middle_of_an_epoch_is_bitwise(tmp_path, monkeypatch):
         anotrans.train(tmp_path / "cut", **options)
     monkeypatch.undo()
     # The last checkpoint was taken inside epoch 2, after update 8 (7 per epoch, one every 4).
-    model = build_model_from_config(ckpt.read_json(tmp_path / "cut" / ckpt.CONFIG_FILE)["model"])
+    model = build_model_from_config(read_run_config(tmp_path / "cut").model)
     run, progress = load_state(
         tmp_path / "cut" / ckpt.STATE_FILE, GanUpdater(model, TrainConfig(), torch.device("cpu"))
     )
