@@ -59,8 +59,10 @@ def train(
     run_dir = Path(out)
     if resume:
         run = resume_config(run_dir, merged)
-        model = build_model_from_config(run.model, run.source)
         spec, train_cfg, score_cfg = run.data, run.training, run.score
+        # Seeded as a fresh run is: a run killed before its first checkpoint restarts with the same weights.
+        seed_everything(train_cfg.seed, train_cfg.deterministic)
+        model = build_model_from_config(run.model, run.source)
     else:
         spec, train_cfg, score_cfg = build_configs(merged)
         seed_everything(train_cfg.seed, train_cfg.deterministic)

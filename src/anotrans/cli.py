@@ -11,6 +11,10 @@ import dataclasses
 import io
 import json
 import logging
+import os
+import sys
+import tempfile
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +57,11 @@ _DATA_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         "--test-split",
         "test_split",
         {"type": float, "help": "Folder data: share of normals to test on."},
+    ),
+    (
+        "--max-image-pixels",
+        "max_image_pixels",
+        {"type": int, "help": "Refuse images whose header claims more pixels (decompression bombs)."},
     ),
     ("--cache-dir", "cache_dir", {"type": click.Path(), "help": "On-disk cache of decoded, resized images."}),
     (
@@ -114,6 +123,11 @@ _TRAIN_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("--device", "device", {"type": click.Choice(DEVICES), "help": "Where to train."}),
     ("--workers", "workers", {"type": int, "help": "DataLoader worker processes."}),
     ("--threads", "threads", {"type": int, "help": "torch CPU threads for this run (0: torch's default)."}),
+    (
+        "--checkpoint-every",
+        "checkpoint_every",
+        {"type": int, "help": "Also checkpoint every N updates, not only at epoch ends (0: epoch ends)."},
+    ),
     ("--progress/--no-progress", "progress", {"help": "Show a progress bar per epoch."}),
 ]
 
@@ -148,12 +162,39 @@ class UserError(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
+class InternalError(click.ClickException):
+    """An unexpected exception: one line on the terminal, the full traceback in a crash log file."""
+
+    exit_code = 1
+
+    def __init__(self, exc: BaseException) -> None:
+        fd, path = tempfile.mkstemp(prefix="anotrans-crash-", suffix=".log")
+        with os.fdopen(fd, "w") as f:
+            f.write(f"anotrans {' '.join(sys.argv[1:])}\n\n")
+            f.write("".join(traceback.format_exception(exc)))
+        super().__init__(
+            f"internal error ({type(exc).__name__}: {exc}); the full traceback is in {path} "
+            "(please attach it to a bug report)"
+        )
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except AnotransError as exc:
             raise UserError(str(exc)) from exc
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except OSError as exc:
+            if exc.filename is None:
+                raise InternalError(exc) from exc
+            raise UserError(f"{exc.filename}: {exc.strerror or exc}") from exc  # permissions, folders
+        except Exception as exc:
+            raise InternalError(exc) from exc
 
 
 @click.group(cls=_Group)

@@ -16,14 +16,14 @@ import yaml
 from anotrans.data.spec import DataSpec
 from anotrans.errors import CheckpointError, ConfigError
 from anotrans.scoring.scores import ScoreConfig
-from anotrans.training.checkpoint import CONFIG_FILE
+from anotrans.training.checkpoint import CONFIG_FILE, CONFIG_FORMAT, CONFIG_KEYS, CONFIG_SECTIONS
 from anotrans.training.config import TrainConfig
 from anotrans.utils.files import read_json
 from anotrans.utils.sections import Section
 
 # Options that may change when a run is resumed: they change neither the model nor the data (device and
 # threads may change float rounding).
-RESUMABLE_OPTIONS = frozenset({"epochs", "device", "workers", "threads", "progress"})
+RESUMABLE_OPTIONS = frozenset({"epochs", "device", "workers", "threads", "progress", "checkpoint_every"})
 ALIASES = {"lambda": "score_lambda"}
 SECTIONS: tuple[type[Section], ...] = (DataSpec, TrainConfig, ScoreConfig)
 
@@ -47,11 +47,13 @@ def parse_key_values(pairs: Sequence[str], option: str) -> dict[str, Any]:
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """A YAML (or JSON) mapping of option names to values; dashes and underscores are both accepted."""
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"--config: file {path} not found") from None
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--config: {path} is not valid YAML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"--config: cannot read {path}: {exc.strerror or exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"--config: {path} must hold a mapping of option: value")
     return data
@@ -97,9 +99,22 @@ def read_run_config(run_dir: str | Path) -> RunConfig:
     """Read ``run_dir/config.json``; a section this version cannot read is an error naming file and key."""
     path = Path(run_dir) / CONFIG_FILE
     saved = read_json(path)
-    missing = [name for name in ("model", "data", "training", "score") if name not in saved]
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, got {type(saved).__name__}")
+    version = saved.get("format_version", 1)  # files written before the field existed are format 1
+    if not isinstance(version, int) or isinstance(version, bool) or version > CONFIG_FORMAT:
+        raise CheckpointError(
+            f"{path} has config format {version!r}, written by a newer anotrans; this version reads "
+            f"format {CONFIG_FORMAT} (upgrade anotrans to use this run)"
+        )
+    unknown = sorted(set(saved) - CONFIG_KEYS)
+    if unknown:
+        raise CheckpointError(f"{path}: unknown key(s) {', '.join(unknown)} (written by a newer anotrans?)")
+    missing = [name for name in CONFIG_SECTIONS if not isinstance(saved.get(name), dict)]
     if missing:
-        raise CheckpointError(f"{path} has no {', '.join(missing)} section: not written by `anotrans train`?")
+        raise CheckpointError(
+            f"{path} has no {', '.join(missing)} section (or not a mapping): not written by `anotrans train`?"
+        )
     return RunConfig(
         path,
         saved["model"],

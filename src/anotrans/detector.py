@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 
 from anotrans.config import read_run_config
 from anotrans.data import build_splits
-from anotrans.data.images import conform, list_images, load_image
+from anotrans.data.images import conform, list_images, load_image, set_max_image_pixels
 from anotrans.data.loader import make_loader
 from anotrans.data.spec import DataSpec
 from anotrans.data.transforms import to_tensor
@@ -71,6 +71,7 @@ class Detector:
         if precision not in self.PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(self.PRECISIONS)}, got {precision!r}")
         self.dtype = self.PRECISIONS[precision]
+        set_max_image_pixels(spec.max_image_pixels)
         self.model = model.to(device, self.dtype).eval()
         self.scorer = scorer
         self.spec = spec

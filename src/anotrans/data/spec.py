@@ -44,6 +44,7 @@ class DataSpec(Section):
     cache_dir: str | None = None
     skip_bad_files: bool = False
     test_split: float = 0.2  # folder sets with abnormal_dir: seeded share of the normal images put in test
+    max_image_pixels: int = 64_000_000  # larger image headers are refused undecoded (see data.images)
 
 
 @dataclasses.dataclass

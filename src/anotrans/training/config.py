@@ -32,6 +32,8 @@ class TrainConfig(Section):
     ``threads``: torch intra-op CPU threads while training (0 keeps torch's default, one per core). A
     GAN's trajectory depends on the float summation order, which the thread count changes, so fixing it
     makes a CPU run repeat exactly (on the same CPU kernels).
+    ``checkpoint_every``: also write the resume checkpoint after every N-th update (0: at epoch ends
+    only), so a kill loses at most N updates; see ``training.state`` for what it holds.
     ``reference_eval``: also measure, after every epoch, the test AUROC the released code would report
     (train-mode networks, unshuffled test set, batches of 128, 0.9 R + 0.1 L); for comparison only.
     """
@@ -60,6 +62,7 @@ class TrainConfig(Section):
     device: str = "auto"
     workers: int = 0
     threads: int = 0
+    checkpoint_every: int = 0
     eval_every_epoch: bool = False
     reference_eval: bool = False
     select_epoch: str = "last"
@@ -88,7 +91,7 @@ class TrainConfig(Section):
             raise ConfigError(f"--masked-input must be a probability in [0, 1], got {self.masked_input}")
         if self.lr <= 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
-        for name in ("workers", "threads"):
+        for name in ("workers", "threads", "checkpoint_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name} must be >= 0, got {getattr(self, name)}")
 
