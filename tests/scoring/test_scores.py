@@ -9,11 +9,11 @@ import torch
 from anotrans.api import Detector
 from anotrans.data import DataSpec
 from anotrans.errors import ConfigError
+from anotrans.scoring.maps import gaussian_blur
 from anotrans.scoring.scores import (
     ScoreConfig,
     Scorer,
     available_scores,
-    gaussian_blur,
     minmax,
     score_batches,
 )

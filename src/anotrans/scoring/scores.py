@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from anotrans.errors import ConfigError
+from anotrans.scoring.maps import MapCollector, anomaly_map, pixel_threshold
+from anotrans.scoring.metrics import PixelSample
 from anotrans.training.config import known_fields
 
 SCORE_FORMULAS: dict[str, str] = {
@@ -39,6 +39,7 @@ class ScoreConfig:
     ``score_lambda`` is lambda of Eq. 9 (the weight on R): 0.1 in the paper, 0.9 in the released code.
     ``score_norm`` "zscore" standardises R and L by their validation-normal mean/std before mixing.
     ``threshold_quantile``: the threshold is this quantile of the validation normals' raw scores.
+    ``pixel_quantile``: the pixel threshold (segmentation) is this quantile of their map pixels.
     """
 
     score: str = DEFAULT_SCORE
@@ -46,6 +47,7 @@ class ScoreConfig:
     score_lambda: float = 0.1
     smoothing_sigma: float = 1.0
     threshold_quantile: float = 0.95
+    pixel_quantile: float = 0.99
 
     def __post_init__(self) -> None:
         if self.score not in SCORE_FORMULAS:
@@ -60,6 +62,8 @@ class ScoreConfig:
             raise ConfigError(f"--smoothing-sigma must be >= 0, got {self.smoothing_sigma}")
         if not 0.0 < self.threshold_quantile <= 1.0:
             raise ConfigError(f"--threshold-quantile must be in (0, 1], got {self.threshold_quantile}")
+        if not 0.0 < self.pixel_quantile <= 1.0:
+            raise ConfigError(f"--pixel-quantile must be in (0, 1], got {self.pixel_quantile}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -110,20 +114,6 @@ def eval_mode(module: nn.Module) -> Iterator[None]:
         module.train(was_training)
 
 
-def gaussian_blur(maps: Tensor, sigma: float) -> Tensor:
-    """Separable Gaussian smoothing of [B, 1, H, W] maps with reflect padding (sigma 0 = unchanged)."""
-    if sigma <= 0:
-        return maps
-    radius = max(1, math.ceil(3 * sigma))
-    radius = min(radius, maps.shape[-1] - 1, maps.shape[-2] - 1)
-    coords = torch.arange(-radius, radius + 1, dtype=maps.dtype, device=maps.device)
-    kernel = torch.exp(-(coords**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-    padded = F.pad(maps, (radius, radius, radius, radius), mode="reflect")
-    out = F.conv2d(padded, kernel.view(1, 1, 1, -1))
-    return F.conv2d(out, kernel.view(1, 1, -1, 1))
-
-
 @dataclasses.dataclass
 class Components:
     """Per-image score ingredients of one batch, from a single pass of G and two of D."""
@@ -133,7 +123,7 @@ class Components:
     disc: Tensor  # -D(x) logit
     residual_max: Tensor  # max of the smoothed residual map
     encoder: Tensor | None  # ||z - z_hat||^2 for GANomaly-style models
-    maps: Tensor  # smoothed residual maps [B, H, W]
+    maps: Tensor  # anomaly maps [B, H, W] at the model's resolution (scoring.maps)
     reconstructions: Tensor
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -151,8 +141,7 @@ def compute_components(model: nn.Module, x: Tensor, sigma: float) -> Components:
     recon = gen.recon.float()
     real_logits, real_feats = discriminate(model.discriminator, x)
     _, fake_feats = discriminate(model.discriminator, gen.recon)
-    residual = (x.float() - recon).abs().mean(dim=1, keepdim=True)
-    maps = gaussian_blur(residual, sigma)[:, 0]
+    maps = anomaly_map(model, x, recon, sigma)
     encoder = None if gen.z is None else ((gen.z - gen.z_hat).float() ** 2).mean(dim=1)
     return Components(
         recon=((x.float() - recon) ** 2).flatten(1).mean(dim=1),
@@ -167,11 +156,16 @@ def compute_components(model: nn.Module, x: Tensor, sigma: float) -> Components:
 
 @dataclasses.dataclass
 class ScoreTable:
-    """Score ingredients, labels and paths of a whole data set, as numpy arrays."""
+    """Score ingredients, labels, paths and defect kinds of a whole data set, as numpy arrays.
+
+    ``maps`` holds what was kept of the anomaly maps (a pixel sample, per-image areas) when asked for.
+    """
 
     components: dict[str, np.ndarray]
     labels: np.ndarray
     paths: list[str]
+    defects: list[str] = dataclasses.field(default_factory=list)
+    maps: MapCollector | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -183,15 +177,18 @@ def score_batches(
     sigma: float,
     device: torch.device,
     mode: Callable[[nn.Module], contextlib.AbstractContextManager[None]] = eval_mode,
+    maps: MapCollector | None = None,
 ) -> ScoreTable:
     """Score every batch of ``{"image", "label", "path"}`` dicts (a DataLoader over a data set).
 
     ``mode`` sets the networks' mode for the pass: eval mode always, except to reproduce the
-    released code's train-mode measurement (:mod:`anotrans.scoring.reference`).
+    released code's train-mode measurement (:mod:`anotrans.scoring.reference`). ``maps`` keeps a
+    bounded share of each batch's anomaly maps (and masks) for pixel metrics and thresholds.
     """
     parts: dict[str, list[np.ndarray]] = {name: [] for name in COMPONENT_NAMES}
     labels: list[np.ndarray] = []
     paths: list[str] = []
+    defects: list[str] = []
     with mode(model):
         for batch in batches:
             comp = compute_components(model, batch["image"].to(device), sigma)
@@ -199,9 +196,16 @@ def score_batches(
                 parts[name].append(values)
             labels.append(np.asarray(batch["label"]).reshape(-1))
             paths.extend(str(p) for p in batch["path"])
+            defects.extend(batch.get("defect", []))
+            if maps is not None:
+                maps.add(comp.maps, batch)
     components = {name: np.concatenate(v) for name, v in parts.items() if v}
     return ScoreTable(
-        components, np.concatenate(labels).astype(np.int64) if labels else np.zeros(0, int), paths
+        components,
+        np.concatenate(labels).astype(np.int64) if labels else np.zeros(0, int),
+        paths,
+        defects,
+        maps,
     )
 
 
@@ -234,8 +238,8 @@ class Scorer:
         mean, std = self.stats["component_stats"][name]
         return (values - mean) / max(std, 1e-12)
 
-    def fit(self, val_components: dict[str, np.ndarray]) -> Scorer:
-        """Fit normalisation and threshold on the validation normals' components."""
+    def fit(self, val_components: dict[str, np.ndarray], val_pixels: PixelSample | None = None) -> Scorer:
+        """Fit normalisation and thresholds on the validation normals' components and map pixels."""
         self.stats = {
             "component_stats": {
                 n: [float(val_components[n].mean()), float(val_components[n].std())]
@@ -251,11 +255,18 @@ class Scorer:
             threshold=float(np.quantile(val, self.config.threshold_quantile)),
             n_val=len(val),
         )
+        if val_pixels is not None:
+            self.stats["pixel_threshold"] = pixel_threshold(val_pixels, self.config.pixel_quantile)
         return self
 
     @property
     def threshold(self) -> float:
         return self.stats["threshold"]
+
+    @property
+    def pixel_threshold(self) -> float | None:
+        """The segmentation threshold on map values (None for runs saved before pixel maps existed)."""
+        return self.stats.get("pixel_threshold")
 
     def normalise(self, raw: np.ndarray) -> np.ndarray:
         """anomalib-style: (s - threshold) / (val_max - val_min) + 0.5, clipped to [0, 1]."""

@@ -20,13 +20,12 @@ from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from anotrans.errors import CheckpointError
+from anotrans.scoring.report import METRICS_FILE, SCORES_FILE  # noqa: F401 (run-directory names in one place)
 
 MODEL_FILE = "model.safetensors"
 BEST_FILE = "best.safetensors"
 STATE_FILE = "state.safetensors"
 CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.json"
-SCORES_FILE = "scores.csv"
 EPOCH_LOG = "epochs.jsonl"
 
 

@@ -21,8 +21,10 @@ from tqdm import tqdm
 
 from anotrans.data.spec import DataSpec, DataSplits
 from anotrans.networks.registry import AnomalyGAN
+from anotrans.scoring.maps import MapCollector
+from anotrans.scoring.metrics import pixel_auroc
 from anotrans.scoring.reference import REFERENCE_BATCH_SIZE, reference_protocol_auroc
-from anotrans.scoring.report import auroc_by_score, evaluate, mean_components, scores_csv
+from anotrans.scoring.report import auroc_by_score, evaluate, mean_components, run_files
 from anotrans.scoring.scores import ScoreConfig, Scorer, ScoreTable, available_scores, score_batches
 from anotrans.training import checkpoint as ckpt
 from anotrans.training.config import TrainConfig
@@ -207,17 +209,22 @@ class Trainer:
             "images_per_second": images / max(seconds, 1e-9),
         }
 
-    def _score(self, dataset: Dataset) -> ScoreTable:
+    def _score(self, dataset: Dataset, maps: MapCollector | None = None) -> ScoreTable:
         loader = make_loader(dataset, self.config.batch_size, self.config.workers)
-        return score_batches(self.model, loader, self.score_config.smoothing_sigma, self.device)
+        return score_batches(self.model, loader, self.score_config.smoothing_sigma, self.device, maps=maps)
+
+    def _test_maps(self, threshold: float | None = None) -> MapCollector:
+        """Test maps, with their masks when the data set has ground truth (pixel metrics)."""
+        return MapCollector(self.splits.info.get("has_masks", False), threshold, self.config.seed)
 
     def _end_epoch(self, epoch: int, record: dict[str, Any]) -> None:
         val = self._score(self.splits.val)
         record = {"epoch": epoch + 1, **record, **mean_components(val)}
         if self.config.eval_every_epoch and self.splits.test is not None:
-            record["test_image_auroc_by_score"] = auroc_by_score(
-                self.score_config, self.formulas, val, self._score(self.splits.test)
-            )
+            test = self._score(self.splits.test, self._test_maps())
+            record["test_image_auroc_by_score"] = auroc_by_score(self.score_config, self.formulas, val, test)
+            if test.maps.with_masks:
+                record["test_pixel_auroc"] = pixel_auroc(test.maps.sample)
         if self.config.reference_eval and self.splits.test is not None:
             loader = make_loader(self.splits.test, REFERENCE_BATCH_SIZE, self.config.workers)
             record["test_image_auroc_reference_protocol"] = reference_protocol_auroc(
@@ -250,8 +257,8 @@ class Trainer:
     def _finish(self) -> dict[str, Any]:
         if self.config.select_epoch == "val":
             ckpt.load_weights(self.run_dir / ckpt.BEST_FILE, self.model)
-        val = self._score(self.splits.val)
-        scorer = Scorer(self.score_config).fit(val.components)
+        val = self._score(self.splits.val, MapCollector(False, seed=self.config.seed))
+        scorer = Scorer(self.score_config).fit(val.components, val.maps.sample)
         metrics: dict[str, Any] = {
             "epochs": self.state.epoch,
             "selected_epoch": self.state.best_epoch
@@ -265,14 +272,15 @@ class Trainer:
         }
         if self.splits.test is not None:
             start = time.perf_counter()
-            test = self._score(self.splits.test)
+            test = self._score(self.splits.test, self._test_maps(scorer.pixel_threshold))
             seconds = time.perf_counter() - start
             metrics.update(
                 evaluate(scorer, self.formulas, val, test),
                 test_seconds=seconds,
                 test_images_per_second=len(test) / max(seconds, 1e-9),
             )
-            ckpt.atomic_write_bytes(self.run_dir / ckpt.SCORES_FILE, scores_csv(scorer, test).encode())
+            for name, data in run_files(scorer, test).items():
+                ckpt.atomic_write_bytes(self.run_dir / name, data)
         per_epoch = [
             r["test_image_auroc_by_score"][scorer.config.score]
             for r in self.state.history
@@ -289,6 +297,10 @@ class Trainer:
         if reference:
             metrics["image_auroc_reference_protocol_max_over_epochs"] = max(reference)
             metrics["image_auroc_reference_protocol_note"] = REFERENCE_NOTE
+        if self.tensorboard is not None:
+            for key in ("image_auroc", "pixel_auroc", "aupro"):
+                if metrics.get(key) is not None:
+                    self.tensorboard.add_scalar(f"test/{key}", metrics[key], self.state.epoch)
         ckpt.save_weights(self.run_dir / ckpt.MODEL_FILE, self.model)
         ckpt.write_json(self.run_dir / ckpt.METRICS_FILE, metrics)
         ckpt.write_json(self.run_dir / ckpt.CONFIG_FILE, self._config(scorer))
