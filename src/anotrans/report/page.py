@@ -43,7 +43,7 @@ body{font-family:sans-serif;max-width:1100px;margin:1em auto;padding:0 1em;color
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
 img{max-width:100%;display:block;margin:.5em 0}
 pre{background:#f6f6f6;padding:.6em;overflow:auto;font-size:85%}
-nav a{margin-right:1em}.note{color:#666;font-size:90%}
+nav a{margin-right:1em}.note{color:#666;font-size:90%}.row{display:flex;gap:2em;flex-wrap:wrap}
 """
 
 
@@ -71,7 +71,7 @@ def _fmt(value: Any) -> str:
 def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<table>{f'<tr>{head}</tr>' if head else ''}{body}</table>"
 
 
 def _section(ident: str, title: str, body: str) -> str:
@@ -132,11 +132,16 @@ def build_report(run_dir: str | Path, results_dir: str | Path | None = None) -> 
         _section(
             "summary",
             "Summary",
-            summary
-            + "<h3>Model</h3>"
-            + _table(("", ""), model_rows)
-            + "<h3>Data</h3>"
-            + _table(("", ""), data_rows),
+            '<div class="row">'
+            + "".join(
+                f"<div><h3>{name}</h3>{table}</div>"
+                for name, table in (
+                    ("Metrics", summary),
+                    ("Model", _table((), model_rows)),
+                    ("Data", _table((), data_rows)),
+                )
+            )
+            + "</div>",
         ),
         _section(
             "curves",
