@@ -133,3 +133,8 @@ def test_test_and_predict_save_maps_at_the_images_own_size(run, tmp_path):
 def test_save_maps_needs_an_output_folder(run):
     result = CliRunner().invoke(cli, ["test", str(run), "--save-maps"])
     assert result.exit_code == 2 and "--save-maps needs --out" in result.output
+
+
+def test_report_of_a_folder_without_a_finished_run_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(cli, ["report", str(tmp_path)])
+    assert result.exit_code == 2 and "config.json does not exist" in result.output
