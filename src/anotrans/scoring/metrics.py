@@ -70,7 +70,8 @@ def per_defect_auroc(labels: np.ndarray, scores: np.ndarray, defects: list[str])
     return out
 
 
-# Pixel sample: at most this many pixels are kept (5 bytes each beside the key: about 36 MB at most).
+# Pixel sample: at most this many pixels are kept (17 bytes each with the key: about 71 MB, twice that
+# while a batch is merged).
 PIXEL_SAMPLE_CAPACITY = 1 << 22
 # MVTec AD's PRO is integrated up to this false-positive rate and divided by it.
 AUPRO_MAX_FPR = 0.3
