@@ -11,6 +11,10 @@ import dataclasses
 import io
 import json
 import logging
+import os
+import sys
+import tempfile
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +24,17 @@ import torch
 from anotrans import api
 from anotrans.allocator import keep_freed_memory
 from anotrans.benchmark.command import benchmark_command
+from anotrans.config import parse_key_values
 from anotrans.data.spec import DATA_KINDS, PROTOCOLS, DataSpec
+from anotrans.demo import DEMO_OPTIONS
+from anotrans.demo import demo as run_demo
+from anotrans.detector import Detector, load
 from anotrans.errors import AnotransError, ConfigError
 from anotrans.networks import list_models, model_description
 from anotrans.scoring.report import SCORES_FILE
 from anotrans.scoring.scores import SCORE_FORMULAS, SCORE_NORMS, ScoreConfig
-from anotrans.training.checkpoint import atomic_write_bytes
 from anotrans.training.config import DEVICES, EPOCH_SELECTIONS, PRECISIONS, TrainConfig
+from anotrans.utils.files import atomic_write_bytes
 
 _DEFAULTS = {
     f.name: f.default
@@ -51,6 +59,11 @@ _DATA_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         "--test-split",
         "test_split",
         {"type": float, "help": "Folder data: share of normals to test on."},
+    ),
+    (
+        "--max-image-pixels",
+        "max_image_pixels",
+        {"type": int, "help": "Refuse images whose header claims more pixels (decompression bombs)."},
     ),
     ("--cache-dir", "cache_dir", {"type": click.Path(), "help": "On-disk cache of decoded, resized images."}),
     (
@@ -117,6 +130,11 @@ _TRAIN_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("--device", "device", {"type": click.Choice(DEVICES), "help": "Where to train."}),
     ("--workers", "workers", {"type": int, "help": "DataLoader worker processes."}),
     ("--threads", "threads", {"type": int, "help": "torch CPU threads for this run (0: torch's default)."}),
+    (
+        "--checkpoint-every",
+        "checkpoint_every",
+        {"type": int, "help": "Also checkpoint every N updates, not only at epoch ends (0: epoch ends)."},
+    ),
     ("--progress/--no-progress", "progress", {"help": "Show a progress bar per epoch."}),
 ]
 
@@ -151,12 +169,39 @@ class UserError(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
+class InternalError(click.ClickException):
+    """An unexpected exception: one line on the terminal, the full traceback in a crash log file."""
+
+    exit_code = 1
+
+    def __init__(self, exc: BaseException) -> None:
+        fd, path = tempfile.mkstemp(prefix="anotrans-crash-", suffix=".log")
+        with os.fdopen(fd, "w") as f:
+            f.write(f"anotrans {' '.join(sys.argv[1:])}\n\n")
+            f.write("".join(traceback.format_exception(exc)))
+        super().__init__(
+            f"internal error ({type(exc).__name__}: {exc}); the full traceback is in {path} "
+            "(please attach it to a bug report)"
+        )
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except AnotransError as exc:
             raise UserError(str(exc)) from exc
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except OSError as exc:
+            if exc.filename is None:
+                raise InternalError(exc) from exc
+            raise UserError(f"{exc.filename}: {exc.strerror or exc}") from exc  # permissions, folders
+        except Exception as exc:
+            raise InternalError(exc) from exc
 
 
 @click.group(cls=_Group)
@@ -206,7 +251,7 @@ def train(
     """Train a model and write RUN_DIR (checkpoint, config.json, metrics.json, scores.csv, epochs.jsonl)."""
     values = _given(options)
     if model_option:
-        values["model_options"] = api.parse_key_values(model_option, "--model-option")
+        values["model_options"] = parse_key_values(model_option, "--model-option")
     if resume and out and Path(out) != Path(resume):
         raise ConfigError(f"--resume {resume} continues that run in place; drop --out {out}")
     out = out or resume
@@ -228,7 +273,7 @@ def _write_report(run_dir: str | Path, results_dir: str | Path | None = None) ->
 
 _INFERENCE_PRECISION = click.option(
     "--precision",
-    type=click.Choice(list(api.Detector.PRECISIONS)),
+    type=click.Choice(list(Detector.PRECISIONS)),
     default="fp32",
     show_default=True,
     help="Network precision for scoring; bf16 casts the weights (1.7-2x faster on bf16-capable CPUs).",
@@ -252,7 +297,7 @@ def test(run_dir: str, out: str | None, device: str, precision: str, save_maps: 
     """Metrics of a trained run on its own test set, or on any data given with --data/--root.
 
     With --out, also metrics.json, scores.csv, pixel_curves.json and report.html there."""
-    detector = api.load(run_dir, device, precision)
+    detector = load(run_dir, device, precision)
     given = _given(options)
     base = detector.spec.to_dict()
     if "data" in given:  # another data set: keep only the model's geometry and the seed
@@ -287,7 +332,7 @@ def predict(
 
     if save_maps and out is None:
         raise ConfigError("--save-maps needs --out, the folder to write the maps to")
-    detector = api.load(run_dir, device, precision)
+    detector = load(run_dir, device, precision)
     pixel_threshold = detector.scorer.pixel_threshold
     rows = [["path", "score", "raw_score", "label", "pixel_threshold", "anomalous_area"]]
     out_dir = None if out is None else Path(out)
@@ -323,11 +368,11 @@ def predict(
 
 @cli.command()
 @click.option("--out", "out", type=click.Path(file_okay=False), default="runs/demo", show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=api.DEMO_OPTIONS["epochs"], show_default=True)
-@click.option("--seed", type=int, default=api.DEMO_OPTIONS["seed"], show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=DEMO_OPTIONS["epochs"], show_default=True)
+@click.option("--seed", type=int, default=DEMO_OPTIONS["seed"], show_default=True)
 def demo(out: str, epochs: int, seed: int) -> None:
     """Train a small AnoTrans on built-in synthetic data (about 2 CPU minutes) and print its AUROC."""
-    result = api.demo(out, epochs=epochs, seed=seed)
+    result = run_demo(out, epochs=epochs, seed=seed)
     _print_metrics(result.metrics, result.run_dir)
     _write_report(result.run_dir)
     click.echo(f"next: anotrans test {out}  |  anotrans predict {out} {out}/samples --out {out}/predictions")

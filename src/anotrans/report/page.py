@@ -18,13 +18,14 @@ import numpy as np
 
 from anotrans.data import build_splits
 from anotrans.data.spec import DataSpec
+from anotrans.detector import Detector
 from anotrans.errors import CheckpointError
 from anotrans.report.figures import curve_panels, score_histogram, training_curves
 from anotrans.report.gallery import COLUMNS, GALLERY_SIZE, Row, pick, render
 from anotrans.scoring.metrics import curves
 from anotrans.scoring.report import CURVES_FILE, METRICS_FILE, SCORES_FILE
 from anotrans.training import checkpoint as ckpt
-from anotrans.training.run_dir import load_finished_run
+from anotrans.utils.files import atomic_write_bytes, read_json
 
 REPORT_FILE = "report.html"
 SECTIONS = ("summary", "curves", "scores", "training", "defects", "gallery", "config")
@@ -101,15 +102,17 @@ def build_report(run_dir: str | Path, results_dir: str | Path | None = None) -> 
     """The report page of ``run_dir``'s model on the test in ``results_dir`` (default: the run's own)."""
     run_dir = Path(run_dir)
     results = Path(results_dir) if results_dir is not None else run_dir
-    model, scorer, run_spec, saved = load_finished_run(run_dir)
-    metrics = ckpt.read_json(results / METRICS_FILE)
+    detector = Detector.load(run_dir, device="cpu")
+    model, scorer = detector.model, detector.scorer
+    saved = read_json(run_dir / ckpt.CONFIG_FILE)
+    metrics = read_json(results / METRICS_FILE)
     if not (results / SCORES_FILE).exists():
         raise CheckpointError(f"{results / SCORES_FILE} not found: the run has no test results to report")
     rows = _read_rows(results / SCORES_FILE)
     labels = np.array([r.label for r in rows])
     raw = np.array([r.raw_score for r in rows])
     pixel = json.loads((results / CURVES_FILE).read_text()) if (results / CURVES_FILE).exists() else None
-    spec = DataSpec.from_dict(metrics.get("data") or run_spec.to_dict())
+    spec = DataSpec.from_dict(metrics.get("data") or detector.spec.to_dict())
     splits = build_splits(spec)
     has_masks = bool(splits.info.get("has_masks"))
 
@@ -181,5 +184,5 @@ def build_report(run_dir: str | Path, results_dir: str | Path | None = None) -> 
 def write_report(run_dir: str | Path, results_dir: str | Path | None = None) -> Path:
     """Write ``report.html`` into ``results_dir`` (default ``run_dir``) and return its path."""
     out = Path(results_dir if results_dir is not None else run_dir) / REPORT_FILE
-    ckpt.atomic_write_bytes(out, build_report(run_dir, results_dir).encode())
+    atomic_write_bytes(out, build_report(run_dir, results_dir).encode())
     return out

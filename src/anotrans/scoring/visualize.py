@@ -17,6 +17,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
+from anotrans.utils.files import atomic_write_bytes
+
 HEAT_CMAP = "jet"
 HEAT_ALPHA = 0.5
 
@@ -58,7 +60,7 @@ def _display(image: np.ndarray) -> np.ndarray:
 def save_panel(
     path: str | Path, image: np.ndarray, recon: np.ndarray, residual: np.ndarray, vmax: float, title: str
 ) -> None:
-    """Write one PNG of three panels; ``residual`` is the [H, W] map that ``residual-max`` scores."""
+    """Write one PNG of three panels (atomically); ``residual`` is the [H, W] map ``residual-max`` scores."""
     fig = Figure(figsize=(7.5, 2.8), dpi=100)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 3)
@@ -73,4 +75,6 @@ def save_panel(
     for ax in axes:
         ax.axis("off")
     fig.suptitle(title, fontsize=9)
-    fig.savefig(path)
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
+    atomic_write_bytes(path, png.getvalue())
