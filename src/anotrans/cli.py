@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import torch
 
 from anotrans import api
 from anotrans.allocator import keep_freed_memory
@@ -30,6 +31,7 @@ from anotrans.demo import demo as run_demo
 from anotrans.detector import Detector, load
 from anotrans.errors import AnotransError, ConfigError
 from anotrans.networks import list_models, model_description
+from anotrans.scoring.report import SCORES_FILE
 from anotrans.scoring.scores import AUTO_SCORE, SCORE_FORMULAS, SCORE_NORMS, ScoreConfig
 from anotrans.training.config import DEVICES, EPOCH_SELECTIONS, PRECISIONS, TrainConfig
 from anotrans.utils.files import atomic_write_bytes
@@ -94,6 +96,11 @@ _TRAIN_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         "--threshold-quantile",
         "threshold_quantile",
         {"type": float, "help": "Validation quantile = threshold."},
+    ),
+    (
+        "--pixel-quantile",
+        "pixel_quantile",
+        {"type": float, "help": "Quantile of validation-normal map pixels = pixel (segmentation) threshold."},
     ),
     ("--lr", "lr", {"type": float, "help": "Adam learning rate (G and D)."}),
     (
@@ -219,12 +226,26 @@ def cli(verbose: bool) -> None:
 
 
 def _print_metrics(metrics: dict[str, Any], run_dir: Path | None = None) -> None:
-    keys = ("image_auroc", "image_ap", "image_f1", "image_f1_max", "threshold", "image_auroc_max_over_epochs")
+    keys = (
+        "image_auroc",
+        "pixel_auroc",
+        "aupro",
+        "image_ap",
+        "image_f1",
+        "image_f1_max",
+        "threshold",
+        "pixel_threshold",
+        "image_auroc_max_over_epochs",
+    )
     for key in keys:
         if metrics.get(key) is not None:
             click.echo(f"{key}: {metrics[key]:.4f}")
     for name, value in metrics.get("image_auroc_by_score", {}).items():
         click.echo(f"image_auroc[{name}]: {'n/a' if value is None else f'{value:.4f}'}")
+    for kind, result in metrics.get("per_defect", {}).items():
+        value = result["image_auroc"]
+        shown = "n/a" if value is None else f"{value:.4f}"
+        click.echo(f"image_auroc[defect={kind}]: {shown} (n={result['n']})")
     if run_dir is not None:
         click.echo(f"run directory: {run_dir}")
 
@@ -249,6 +270,16 @@ def train(
         raise ConfigError("--out RUN_DIR is required (or --resume RUN_DIR)")
     result = api.train(out, config=config, resume=resume is not None, **values)
     _print_metrics(result.metrics, result.run_dir)
+    _write_report(result.run_dir)
+
+
+def _write_report(run_dir: str | Path, results_dir: str | Path | None = None) -> None:
+    """Write report.html when the run has test results (a train-only data set has none)."""
+    from anotrans.report import write_report  # matplotlib: imported only when drawing
+
+    results = Path(results_dir if results_dir is not None else run_dir)
+    if (results / SCORES_FILE).exists():
+        click.echo(f"report: {write_report(run_dir, results_dir)}")
 
 
 _INFERENCE_PRECISION = click.option(
@@ -268,17 +299,26 @@ _INFERENCE_PRECISION = click.option(
 )
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @_INFERENCE_PRECISION
-def test(run_dir: str, out: str | None, device: str, precision: str, **options: Any) -> None:
-    """Metrics of a trained run on its own test set, or on any data given with --data/--root."""
+@click.option(
+    "--save-maps",
+    is_flag=True,
+    help="Write each test image's raw float map (OUT/maps/NNNNN_name.npy) and overlay PNG at its own size.",
+)
+def test(run_dir: str, out: str | None, device: str, precision: str, save_maps: bool, **options: Any) -> None:
+    """Metrics of a trained run on its own test set, or on any data given with --data/--root.
+
+    With --out, also metrics.json, scores.csv, pixel_curves.json and report.html there."""
     detector = load(run_dir, device, precision)
     given = _given(options)
     base = detector.spec.to_dict()
     if "data" in given:  # another data set: keep only the model's geometry and the seed
         base = {k: base[k] for k in ("image_size", "channels", "seed")}
     spec = DataSpec.from_dict({**base, **given})
-    metrics = detector.test(spec, out)
+    metrics = detector.test(spec, out, save_maps)
     _print_metrics(metrics)
     click.echo(json.dumps({k: metrics[k] for k in ("n_test", "n_test_abnormal", "test_images_per_second")}))
+    if out is not None:
+        _write_report(run_dir, out)
 
 
 @cli.command()
@@ -289,16 +329,36 @@ def test(run_dir: str, out: str | None, device: str, precision: str, **options: 
 )
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @_INFERENCE_PRECISION
-def predict(run_dir: str, images: tuple[str, ...], out: str | None, device: str, precision: str) -> None:
-    """Score images or folders: a CSV of path, score (0.5 = threshold), raw score and label."""
+@click.option(
+    "--save-maps",
+    is_flag=True,
+    help="Also write each image's raw float map (OUT/maps/NNNNN_name.npy) and overlay PNG at its own size.",
+)
+def predict(
+    run_dir: str, images: tuple[str, ...], out: str | None, device: str, precision: str, save_maps: bool
+) -> None:
+    """Score images or folders: a CSV of path, score (0.5 = threshold), raw score, label, pixel threshold
+    and anomalous area (the share of the map above the pixel threshold)."""
     from anotrans.scoring.visualize import save_panel  # matplotlib: imported only when drawing
 
+    if save_maps and out is None:
+        raise ConfigError("--save-maps needs --out, the folder to write the maps to")
     detector = load(run_dir, device, precision)
-    rows = [["path", "score", "raw_score", "label"]]
+    pixel_threshold = detector.scorer.pixel_threshold
+    rows = [["path", "score", "raw_score", "label", "pixel_threshold", "anomalous_area"]]
     out_dir = None if out is None else Path(out)
     for part in detector.iter_predict(list(images), keep_images=out_dir is not None):
         for i, path in enumerate(part.paths):
-            rows.append([path, f"{part.scores[i]:.6f}", f"{part.raw_scores[i]:.8g}", str(part.labels[i])])
+            rows.append(
+                [path, f"{part.scores[i]:.6f}", f"{part.raw_scores[i]:.8g}", str(part.labels[i]),
+                 "" if pixel_threshold is None else f"{pixel_threshold:.8g}",
+                 "" if part.areas is None else f"{part.areas[i]:.6f}"]
+            )  # fmt: skip
+            if save_maps:
+                detector.write_maps(
+                    out_dir / "maps", len(rows) - 2, path, torch.from_numpy(part.images[i]),
+                    torch.from_numpy(part.maps[i]),
+                )  # fmt: skip
             if out_dir is not None:
                 (out_dir / "heatmaps").mkdir(parents=True, exist_ok=True)
                 label = "abnormal" if part.labels[i] else "normal"
@@ -325,7 +385,22 @@ def demo(out: str, epochs: int, seed: int) -> None:
     """Train a small AnoTrans on built-in synthetic data (about 2 CPU minutes) and print its AUROC."""
     result = run_demo(out, epochs=epochs, seed=seed)
     _print_metrics(result.metrics, result.run_dir)
+    _write_report(result.run_dir)
     click.echo(f"next: anotrans test {out}  |  anotrans predict {out} {out}/samples --out {out}/predictions")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option(
+    "--results",
+    type=click.Path(file_okay=False),
+    help="Folder of a `test --out` to report on (default: the run's own test results in RUN_DIR).",
+)
+def report(run_dir: str, results: str | None) -> None:
+    """Write RUN_DIR/report.html: metrics, curves, histograms, training, per-defect table, galleries."""
+    from anotrans.report import write_report  # matplotlib: imported only when drawing
+
+    click.echo(write_report(run_dir, results))
 
 
 @cli.command()

@@ -15,13 +15,22 @@ from torch.utils.data import Dataset
 
 from anotrans.config import read_run_config
 from anotrans.data import build_splits
-from anotrans.data.images import conform, list_images, load_image, set_max_image_pixels
+from anotrans.data.images import (
+    conform,
+    image_size_of,
+    list_images,
+    load_image,
+    open_image,
+    set_max_image_pixels,
+    to_channels,
+)
 from anotrans.data.loader import make_loader
 from anotrans.data.spec import DataSpec
 from anotrans.data.transforms import to_tensor
 from anotrans.errors import CheckpointError, ConfigError, DataError
 from anotrans.networks.registry import AnomalyGAN, build_model_from_config
-from anotrans.scoring.report import evaluate, scores_csv
+from anotrans.scoring.maps import MapCollector, anomalous_area, upsample
+from anotrans.scoring.report import evaluate, run_files
 from anotrans.scoring.scores import Scorer, available_scores, compute_components, eval_mode, score_batches
 from anotrans.training import checkpoint as ckpt
 from anotrans.utils.devices import resolve_device
@@ -32,8 +41,10 @@ from anotrans.utils.files import atomic_write_bytes, write_json
 class Prediction:
     """Per-image results: ``scores`` in [0, 1] with 0.5 the decision boundary, ``labels`` 1 = abnormal.
 
-    ``maps`` are the smoothed residual maps [N, H, W]; ``reconstructions`` [N, C, H, W] in [-1, 1] only
-    when asked for; ``images`` are the model inputs, also only when asked for.
+    ``maps`` are the anomaly maps [N, H, W] at the model's resolution (``input_map`` upsamples one to
+    its image's own size, ``sizes``); ``areas``: the share of each map above the saved pixel threshold
+    (None for runs saved without one); ``reconstructions`` [N, C, H, W] in [-1, 1] and ``images`` (the
+    model inputs) only when asked for.
     """
 
     paths: list[str]
@@ -41,8 +52,14 @@ class Prediction:
     raw_scores: np.ndarray
     labels: np.ndarray
     maps: np.ndarray
+    sizes: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    areas: np.ndarray | None = None
     reconstructions: np.ndarray | None = None
     images: np.ndarray | None = None
+
+    def input_map(self, i: int) -> np.ndarray:
+        """Image ``i``'s anomaly map at its own (height, width), bilinearly upsampled."""
+        return upsample(torch.from_numpy(self.maps[i : i + 1]), self.sizes[i])[0].numpy()
 
 
 ImageLike = str | Path | Image.Image | torch.Tensor
@@ -109,6 +126,40 @@ class Detector:
                 items.append((str(item) if isinstance(item, (str, Path)) else f"#{i}", item))
         return items
 
+    def _own_size(self, item: ImageLike) -> tuple[int, int]:
+        """(height, width) of the input as given: a file's or PIL image's own size, a tensor's."""
+        if isinstance(item, (str, Path)):
+            width, height = image_size_of(item)
+        elif isinstance(item, Image.Image):
+            width, height = item.size
+        else:
+            height, width = item.shape[-2:]
+        return height, width
+
+    def write_maps(
+        self, folder: str | Path, index: int, item: ImageLike, x: torch.Tensor, map_: torch.Tensor
+    ) -> None:
+        """Save one image's map at its own resolution: ``NNNNN_name.npy`` (the raw float map) and
+        ``NNNNN_name.png`` (its overlay, one fixed colour scale for every image of the run).
+
+        ``item`` is the image file (overlaid at its own size when it exists) or a name; ``x`` the model
+        input [C, H, W] in [-1, 1], overlaid when ``item`` is no file.
+        """
+        from anotrans.scoring.visualize import map_file_stem, map_files  # matplotlib: only when drawing
+
+        if isinstance(item, (str, Path)) and Path(item).is_file():
+            original = np.asarray(to_channels(open_image(item), 3))
+        elif isinstance(item, Image.Image):
+            original = np.asarray(to_channels(item, 3))
+        else:
+            original = ((x.float().cpu().numpy().transpose(1, 2, 0) + 1.0) * 127.5).round().clip(0, 255)
+            original = original.astype(np.uint8)
+        values = upsample(map_[None].float().cpu(), original.shape[:2])[0].numpy()
+        name = item if isinstance(item, (str, Path)) else f"#{index}"
+        vmax = self.scorer.stats["map_vmax"]
+        for file_name, data in map_files(map_file_stem(index, str(name)), values, original, vmax).items():
+            atomic_write_bytes(Path(folder) / file_name, data)
+
     def _tensor(self, item: ImageLike) -> torch.Tensor:
         size, channels = self.spec.image_size, self.spec.channels
         if isinstance(item, (str, Path)):
@@ -135,12 +186,16 @@ class Detector:
                     self.model, x.to(self.dtype), config.smoothing_sigma, config.tile_stride
                 )
             raw = self.scorer.raw(comp.arrays())
+            maps = comp.maps.cpu().numpy()
+            pixel_threshold = self.scorer.pixel_threshold
             yield Prediction(
                 paths=[name for name, _ in chunk],
                 scores=self.scorer.normalise(raw),
                 raw_scores=raw,
                 labels=(raw > self.scorer.threshold).astype(np.int64),
-                maps=comp.maps.cpu().numpy(),
+                maps=maps,
+                sizes=[self._own_size(item) for _, item in chunk],
+                areas=None if pixel_threshold is None else anomalous_area(maps, pixel_threshold),
                 reconstructions=comp.reconstructions.cpu().numpy() if keep_images else None,
                 images=x.cpu().numpy() if keep_images else None,
             )
@@ -151,10 +206,14 @@ class Detector:
         if not parts:
             raise DataError("predict got no images")
         arrays = {}
-        for name in ("scores", "raw_scores", "labels", "maps", "reconstructions", "images"):
+        for name in ("scores", "raw_scores", "labels", "maps", "areas", "reconstructions", "images"):
             values = [getattr(part, name) for part in parts]
             arrays[name] = None if values[0] is None else np.concatenate(values)
-        return Prediction(paths=[p for part in parts for p in part.paths], **arrays)
+        return Prediction(
+            paths=[p for part in parts for p in part.paths],
+            sizes=[s for part in parts for s in part.sizes],
+            **arrays,
+        )
 
     def score(self, images: ImageLike | Sequence[ImageLike]) -> np.ndarray:
         """Just the [0, 1] scores (0.5 = threshold)."""
@@ -166,30 +225,56 @@ class Detector:
             yield {**batch, "image": batch["image"].to(self.dtype)}
 
     def test(
-        self, spec: DataSpec | dict[str, Any] | None = None, out: str | Path | None = None
+        self,
+        spec: DataSpec | dict[str, Any] | None = None,
+        out: str | Path | None = None,
+        save_maps: bool = False,
     ) -> dict[str, Any]:
-        """Metrics on a labelled data set (default: the run's own test split), with the saved threshold.
+        """Metrics on a labelled data set (default: the run's own test split), with the saved thresholds.
 
-        The headline uses the saved threshold; ``image_auroc_by_score`` fits the other formulas on the
-        validation normals of ``spec``. ``out`` also writes metrics.json and scores.csv there.
+        The headline uses the saved thresholds; ``image_auroc_by_score`` fits the other formulas on the
+        validation normals of ``spec``; pixel metrics need a data set with masks. ``out`` also writes
+        metrics.json, scores.csv and pixel_curves.json there, and with ``save_maps`` each test image's
+        map (``out/maps``, see :meth:`write_maps`).
         """
         spec = self.spec if spec is None else spec if isinstance(spec, DataSpec) else DataSpec.from_dict(spec)
+        if save_maps and out is None:
+            raise ConfigError("--save-maps needs --out, the folder to write the maps to")
         splits = build_splits(spec)
         if splits.test is None or len(splits.test) == 0:
             raise DataError(f"data {spec.data!r} has no labelled test set to test on")
         sigma = self.scorer.config.smoothing_sigma
         stride = self.scorer.config.tile_stride
         val = score_batches(self.model, self._batches(splits.val), sigma, self.device, tile_stride=stride)
+        written, writing = 0, 0.0  # writing: seconds spent on map files, left out of the test speed
+
+        def write_batch(maps: torch.Tensor, batch: dict[str, Any]) -> None:
+            nonlocal written, writing
+            begin = time.perf_counter()
+            for i, path in enumerate(batch["path"]):
+                self.write_maps(Path(out) / "maps", written, path, batch["image"][i], maps[i])
+                written += 1
+            writing += time.perf_counter() - begin
+
+        collector = MapCollector(
+            splits.info.get("has_masks", False),
+            self.scorer.pixel_threshold,
+            spec.seed,
+            each_batch=write_batch if save_maps else None,
+        )
         start = time.perf_counter()
-        test = score_batches(self.model, self._batches(splits.test), sigma, self.device, tile_stride=stride)
-        seconds = time.perf_counter() - start
+        test = score_batches(
+            self.model, self._batches(splits.test), sigma, self.device, tile_stride=stride, maps=collector
+        )
+        seconds = time.perf_counter() - start - writing
         metrics = evaluate(self.scorer, available_scores(self.model), val, test)
         metrics.update(
             test_seconds=seconds, test_images_per_second=len(test) / max(seconds, 1e-9), data=spec.to_dict()
         )
         if out is not None:
             write_json(Path(out) / ckpt.METRICS_FILE, metrics)
-            atomic_write_bytes(Path(out) / ckpt.SCORES_FILE, scores_csv(self.scorer, test).encode())
+            for name, data in run_files(self.scorer, test).items():
+                atomic_write_bytes(Path(out) / name, data)
         return metrics
 
 

@@ -124,3 +124,17 @@ def test_report_mean_std_published_and_not_run(tmp_path):
         "0.951",
     )
     assert report.fmt(0.81234, None) == "0.812"
+
+
+def test_table5_reports_pixel_auroc_and_aupro_beside_the_image_auroc(tmp_path):
+    plan = _plan(tmp_path, "table5", classes=("bottle",))
+    metrics = {"honest": 0.9, "optimistic": 0.95, "reference": None, "pixel_auroc": 0.8, "aupro": 0.6}
+    summaries = report.summarise(plan, {c.key: Outcome("done", metrics) for c in plan.cells})
+    md = report.markdown(plan, summaries, META)
+    assert "|  | pixel AUROC (honest) | 0.800 |" in md and "|  | AUPRO (honest) | 0.600 |" in md
+    rows = list(csv.DictReader(line for line in io.StringIO(report.csv_text(plan, summaries, META))
+                               if not line.startswith("#")))  # fmt: skip
+    bottle = next(r for r in rows if r["model"] == plan.cells[0].model and r["column"] == "bottle")
+    assert (bottle["pixel_auroc_mean"], bottle["aupro_mean"]) == ("0.8000", "0.6000")
+    cifar = _plan(tmp_path, classes=("frog",))
+    assert "pixel AUROC" not in report.markdown(cifar, report.summarise(cifar, {}), META)  # no masks

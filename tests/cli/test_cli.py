@@ -116,7 +116,9 @@ def test_test_and_predict_on_the_trained_run(run_dir, tmp_path):
     result = invoke("predict", run_dir, images / "img0.png", images, "--out", out)
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(result.output.splitlines()))
-    assert len(rows) == 5 and set(rows[0]) == {"path", "score", "raw_score", "label"}
+    assert len(rows) == 5 and set(rows[0]) == {
+        "path", "score", "raw_score", "label", "pixel_threshold", "anomalous_area"
+    }  # fmt: skip
     assert rows[0]["score"] == rows[1]["score"]  # img0 given alone and inside its folder
     assert (out / "predictions.csv").exists() and len(list((out / "heatmaps").glob("*.png"))) == 5
 

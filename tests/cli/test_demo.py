@@ -17,6 +17,7 @@ def test_demo_writes_a_run_that_predict_reads(tmp_path):
     result = CliRunner().invoke(cli, ["demo", "--out", str(out), "--epochs", "3", "--seed", "3"])
     assert result.exit_code == 0, result.output
     assert "image_auroc[disc]:" in result.output
+    assert "pixel_auroc:" in result.output and (out / "report.html").exists()  # the synthetic set has masks
     assert f"anotrans predict {out}" in result.output
     config = json.loads((out / "config.json").read_text())
     assert config["training"]["epochs"] == 3 and config["training"]["seed"] == 3

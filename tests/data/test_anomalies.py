@@ -37,7 +37,7 @@ def test_the_validation_set_is_built_from_validation_normals_only():
         if sample["label"]:  # the path names its kind, source and donor: all validation files
             kind, rest = sample["path"].removeprefix(SYNTHETIC_PREFIX).split(":", 1)
             assert kind in KINDS and set(rest.split("+")) == set(val_set.sources(i))
-            assert sample["mask"].sum() > 0
+            assert sample["mask"].sum() > 0 and sample["defect"] == f"synthetic-{kind}"
         else:
             assert sample["path"] in val_paths and sample["mask"].sum() == 0
     first, second = val_set[15]["image"], SyntheticValidation(splits.val, copies=2, seed=7)[15]["image"]

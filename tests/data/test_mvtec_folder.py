@@ -32,6 +32,8 @@ def test_mvtec_category_counts_and_masks(mvtec_root):
         assert sample["mask"].shape == (1, 16, 16)
         assert (sample["mask"].sum() > 0) == (sample["label"] == 1)
     assert splits.test[0]["path"].endswith("test/good/000.png")
+    # the defect kind is the test folder's name (per-defect metrics)
+    assert [s["defect"] for s in splits.test] == ["good"] * 5 + ["missing", "scratch", "spot", "spot"]
 
 
 def test_mvtec_root_is_category_and_all(mvtec_root):
@@ -110,6 +112,8 @@ def test_folder_normal_abnormal_masks(tmp_path, mask_style):
     sample = splits.test[2]
     assert sample["label"] == 1 and sample["mask"].sum() > 0
     assert splits.test[0]["mask"].sum() == 0
+    # the defect kind is the abnormal folder's sub-folder
+    assert [s["defect"] for s in splits.test] == ["good", "good", "sub", "sub", "sub", "sub"]
 
 
 def test_folder_train_only_and_nested_exclusion(tmp_path):

@@ -10,11 +10,11 @@ from anotrans.data import DataSpec
 from anotrans.data.loader import make_loader
 from anotrans.detector import Detector
 from anotrans.errors import ConfigError
+from anotrans.scoring.maps import gaussian_blur
 from anotrans.scoring.scores import (
     ScoreConfig,
     Scorer,
     available_scores,
-    gaussian_blur,
     minmax,
     score_batches,
 )

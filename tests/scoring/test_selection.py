@@ -6,7 +6,14 @@ import numpy as np
 import torch
 
 from anotrans.scoring.scores import ScoreConfig, ScoreTable
-from anotrans.scoring.selection import best_formula, choose_score, epoch_criterion, synthetic_aurocs
+from anotrans.scoring.selection import (
+    NormalMaps,
+    best_formula,
+    choose_score,
+    epoch_criterion,
+    normals_only,
+    synthetic_aurocs,
+)
 from anotrans.scoring.structural import SSIM_C1, ssim_residual, topk_mean
 
 
@@ -48,3 +55,14 @@ def test_structural_residual_and_topk():
     maps = torch.zeros(1, 10, 10)
     maps[0, 0, :3] = torch.tensor([5.0, 3.0, 1.0])
     assert topk_mean(maps, 0.02).item() == 4.0 and topk_mean(maps, 0.001).item() == 5.0
+
+
+def test_synthetic_anomalies_never_enter_the_pixel_threshold():
+    maps = torch.stack([torch.full((4, 4), 1.0), torch.full((4, 4), 9.0), torch.full((4, 4), 2.0)])
+    batch = {"label": torch.tensor([0, 1, 0]), "path": ["a", "synthetic-anomaly:noise:a+b", "b"]}
+    collector = NormalMaps(False, seed=0)
+    collector.add(maps, batch)
+    assert sorted(set(collector.sample.scores.tolist())) == [1.0, 2.0]
+    table = ScoreTable({"disc": np.array([0.1, 0.9, 0.2])}, np.array([0, 1, 0]), batch["path"], [], collector)
+    normals = normals_only(table)
+    assert normals.paths == ["a", "b"] and normals.maps is collector

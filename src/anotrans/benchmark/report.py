@@ -12,15 +12,18 @@ import io
 import statistics
 from typing import Any
 
-from anotrans.benchmark.runner import MEASURES, Outcome, Plan
+from anotrans.benchmark.runner import MEASURES, PIXEL_MEASURES, Outcome, Plan
 from anotrans.benchmark.tables import AVERAGE, ROW_LABELS
 
 MEASURE_LABELS = {
     "honest": "honest (last epoch, eval mode)",
     "optimistic": "optimistic (max over epochs)",
     "reference": "reference protocol",
+    "pixel_auroc": "pixel AUROC (honest)",
+    "aupro": "AUPRO (honest)",
     "published": "published",
 }
+MASKED_DATA = ("mvtec",)  # data kinds with ground-truth masks: their tables show the pixel measures
 NOT_RUN = "not run"
 
 
@@ -114,13 +117,16 @@ def _published(plan: Plan, model: str, column: str) -> str:
 
 
 def markdown(plan: Plan, summaries: dict[tuple[str, str], Summary], meta: dict[str, str]) -> str:
-    """The table as markdown: metadata, four lines per model (three measures and published), reasons."""
+    """The table as markdown: metadata, a line per measure and model (pixel ones when the data has masks,
+    e.g. Table 5), the published values, reasons."""
     columns = _column_names(plan)
+    masks = any(c.data in MASKED_DATA for c in plan.table.columns)
+    labels = {m: label for m, label in MEASURE_LABELS.items() if masks or m not in PIXEL_MEASURES}
     lines = [f"# {plan.table.name}: {plan.table.title}", ""]
     lines += [f"- {key}: {value}" for key, value in meta.items()]
     lines += ["", "| model | measure | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
     for model in plan.table.rows:
-        for measure, label in MEASURE_LABELS.items():
+        for measure, label in labels.items():
             cells = [
                 _published(plan, model, c) if measure == "published" else _text(summaries[model, c], measure)
                 for c in columns
@@ -154,7 +160,7 @@ def _reasons(plan: Plan, summaries: dict[tuple[str, str], Summary]) -> dict[str,
 CSV_FIELDS = (
     "table", "model", "column", "status", "seeds",
     "honest_mean", "honest_std", "optimistic_mean", "optimistic_std", "reference_mean", "reference_std",
-    "published", "reason",
+    "pixel_auroc_mean", "pixel_auroc_std", "aupro_mean", "aupro_std", "published", "reason",
 )  # fmt: skip
 
 

@@ -30,12 +30,15 @@ log = logging.getLogger(__name__)
 
 TIME_FILE = "benchmark_time.json"  # wall seconds of the cell, training and per-epoch evaluation together
 ERROR_FILE = "benchmark_error.txt"
-# The three numbers of a cell, by the metrics.json key they come from.
+# The numbers of a cell, by the metrics.json key they come from (pixel ones: None without masks).
 MEASURES = {
     "honest": "image_auroc",
     "optimistic": "image_auroc_max_over_epochs",
     "reference": "image_auroc_reference_protocol_max_over_epochs",
+    "pixel_auroc": "pixel_auroc",
+    "aupro": "aupro",
 }
+PIXEL_MEASURES = ("pixel_auroc", "aupro")
 # Where the target of a column goes in the train options, per data kind.
 _TARGET_OPTION = {"cifar10": "abnormal_class", "stl10": "abnormal_class", "mvtec": "category"}
 _CLASS_SETS = ("cifar10", "stl10")

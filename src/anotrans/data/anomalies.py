@@ -148,4 +148,5 @@ class SyntheticValidation(Dataset):
             "label": 1,
             "mask": mask_to_tensor(mask),
             "path": f"{SYNTHETIC_PREFIX}{kind}:{entries[source].path}+{entries[donor].path}",
+            "defect": f"synthetic-{kind}",
         }

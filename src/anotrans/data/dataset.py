@@ -15,6 +15,9 @@ from anotrans.data.images import conform, read_image, read_mask
 from anotrans.data.transforms import augment, mask_to_tensor, random_crop, to_tensor
 from anotrans.errors import DataError
 
+NORMAL_KIND = "good"  # MVTec AD's name for normal test images, used for every data set
+UNKNOWN_DEFECT = "abnormal"  # an abnormal image whose reader knows no defect kind
+
 
 class BadFiles:
     """Where bad-file problems go: raised at once, or (``skip_bad_files``) warned about and counted."""
@@ -43,6 +46,12 @@ class Entry:
     label: int = 0
     mask: str | None = None  # mask file; None: all-zero mask (or the row of ``mask_arrays``)
     row: int = -1  # row of ``arrays``; -1: decode ``path``
+    defect: str | None = None  # defect kind (MVTec folder, folder sub-folder, synthetic kind); None: unknown
+
+    @property
+    def kind(self) -> str:
+        """``defect``, or ``good`` / ``abnormal`` by label when the reader knows no kind."""
+        return self.defect or (NORMAL_KIND if self.label == 0 else UNKNOWN_DEFECT)
 
 
 class ImageDataset(Dataset):
@@ -132,6 +141,7 @@ class ImageDataset(Dataset):
             "label": entry.label,
             "mask": mask_to_tensor(mask),
             "path": entry.path,
+            "defect": entry.kind,
         }
 
     def preload(self) -> None:

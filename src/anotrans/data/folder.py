@@ -27,6 +27,12 @@ def nonempty_images(folder: str | os.PathLike, what: str, exclude: tuple[str, ..
     return images
 
 
+def _sub_folder(path: str, folder: Path) -> str | None:
+    """The first sub-folder of ``folder`` that holds ``path`` (its defect kind), None when directly in it."""
+    parts = Path(os.path.relpath(path, folder)).parts
+    return parts[0] if len(parts) > 1 else None
+
+
 def read_class_folders(root: str | os.PathLike) -> ClassSet:
     """``root/train/<class>/*`` and ``root/test/<class>/*``; classes in sorted name order."""
     root = Path(root)
@@ -77,5 +83,7 @@ def read_normal_abnormal(spec: DataSpec, bad: BadFiles) -> Found:
             raise DataError(f"{mask_dir}: mask folder not found")
         masks = match_masks(abnormal, str(abnormal_dir), str(mask_dir), bad)
         abnormal = [p for p in abnormal if p in masks]
-    test = test_normals + [Entry(p, label=1, mask=masks.get(p)) for p in abnormal]
+    test = test_normals + [
+        Entry(p, label=1, mask=masks.get(p), defect=_sub_folder(p, abnormal_dir)) for p in abnormal
+    ]
     return Found(train=train, test=test, info={**info, "abnormal_dir": str(abnormal_dir)})

@@ -68,12 +68,13 @@ def read_category(directory: Path, bad: BadFiles) -> tuple[list[Entry], list[Ent
         else []
     )
     defects = sorted(p.name for p in test_dir.iterdir() if p.is_dir() and p.name != GOOD)
-    images = [p for d in defects for p in nonempty_images(test_dir / d, f"test/{d}")]
+    kinds = {p: d for d in defects for p in nonempty_images(test_dir / d, f"test/{d}")}
+    images = list(kinds)
     masks: dict[str, str] = {}
     if truth_dir.is_dir():
         masks = match_masks(images, str(test_dir), str(truth_dir), bad)
         images = [p for p in images if p in masks]
-    test += [Entry(p, label=1, mask=masks.get(p)) for p in images]
+    test += [Entry(p, label=1, mask=masks.get(p), defect=kinds[p]) for p in images]
     return train, test, truth_dir.is_dir()
 
 

@@ -5,6 +5,8 @@ Every dataset yields samples as dicts:
     ``label``: int, 0 normal, 1 abnormal
     ``mask``:  float32 tensor [1, H, W] in {0, 1} (all zeros when the image has no mask)
     ``path``:  str, the file path, or a stable id such as ``cifar10/test_batch#123`` for array formats
+    ``defect``: str, the defect kind (MVTec defect folder, folder sub-folder, synthetic kind), ``good``
+               for normals, ``abnormal`` when the reader knows no kind
 """
 
 from __future__ import annotations

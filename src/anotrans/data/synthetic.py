@@ -155,8 +155,8 @@ def read_synthetic(spec: DataSpec, bad: BadFiles) -> Found:
     return Found(
         train=[Entry(f"synthetic/train#{i}", row=i) for i in range(offset)],
         test=[
-            Entry(f"synthetic/test#{i}", label=int(label), row=offset + i)
-            for i, label in enumerate(test.labels)
+            Entry(f"synthetic/test#{i}", label=int(label), row=offset + i, defect=kind)
+            for i, (label, kind) in enumerate(zip(test.labels, test.kinds, strict=True))
         ],
         info={"format": "synthetic", "category": SYNTHETIC_CATEGORY, "has_masks": True},
         arrays=np.concatenate([train.images, test.images]),

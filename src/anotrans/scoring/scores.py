@@ -18,13 +18,9 @@ from torch import Tensor, nn
 from anotrans.errors import ConfigError
 from anotrans.networks.calling import discriminate, generate, has_latent_encoder
 from anotrans.scoring import tiling
-from anotrans.scoring.structural import (
-    feature_extractor,
-    feature_residual,
-    gaussian_blur,
-    ssim_residual,
-    topk_mean,
-)
+from anotrans.scoring.maps import DEFAULT_MAP, MAP_KINDS, MapCollector, gaussian_blur, pixel_threshold
+from anotrans.scoring.metrics import PixelSample
+from anotrans.scoring.structural import feature_extractor, feature_residual, ssim_residual, topk_mean
 from anotrans.utils.sections import Section
 
 SCORE_FORMULAS: dict[str, str] = {
@@ -61,6 +57,7 @@ class ScoreConfig(Section):
     ``score_lambda`` is lambda of Eq. 9 (the weight on R): 0.1 in the paper, 0.9 in the released code.
     ``score_norm`` "zscore" standardises R and L by their validation-normal mean/std before mixing.
     ``threshold_quantile``: the threshold is this quantile of the validation normals' raw scores.
+    ``pixel_quantile``: the pixel threshold (segmentation) is this quantile of their map pixels.
     ``score`` "auto" is resolved when training ends: the formula and ``smoothing_sigma`` with the best
     synthetic-validation AUROC (anotrans.scoring.selection); the saved config holds the choice.
     ``tile_stride``: patch mode's tile step in pixels (0 = half the model's input side).
@@ -73,6 +70,7 @@ class ScoreConfig(Section):
     score_lambda: float = 0.1
     smoothing_sigma: float = 1.0
     threshold_quantile: float = 0.95
+    pixel_quantile: float = 0.99
     tile_stride: int = 0
 
     def __post_init__(self) -> None:
@@ -92,6 +90,8 @@ class ScoreConfig(Section):
             raise ConfigError(f"--smoothing-sigma must be >= 0, got {self.smoothing_sigma}")
         if not 0.0 < self.threshold_quantile <= 1.0:
             raise ConfigError(f"--threshold-quantile must be in (0, 1], got {self.threshold_quantile}")
+        if not 0.0 < self.pixel_quantile <= 1.0:
+            raise ConfigError(f"--pixel-quantile must be in (0, 1], got {self.pixel_quantile}")
 
 
 def available_scores(model: nn.Module) -> list[str]:
@@ -127,7 +127,7 @@ class Components:
     residual_topk: Tensor  # top-k mean of the smoothed residual map
     ssim_topk: Tensor  # top-k mean of the smoothed structural residual map
     feature_topk: Tensor | None  # top-k mean of D's smoothed feature residual map (DCGAN D only)
-    maps: Tensor  # smoothed residual maps [B, H, W]
+    maps: Tensor  # anomaly maps [B, H, W] (scoring.maps) at the input's size (patch mode: stitched tiles)
     reconstructions: Tensor
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -150,7 +150,7 @@ def _raw_outputs(model: nn.Module, x: Tensor) -> dict[str, Tensor | None]:
         "latent": ((real_feats.float() - fake_feats.float()) ** 2).mean(dim=1),
         "disc": -real_logits.float(),
         "encoder": None if gen.z is None else ((gen.z - gen.z_hat).float() ** 2).mean(dim=1),
-        "residual": (x.float() - recon).abs().mean(dim=1),
+        "residual": MAP_KINDS[DEFAULT_MAP](model, x, recon)[:, 0],
         "ssim": ssim_residual(x, recon),
         "feature": feature_residual(model.discriminator, x, gen.recon),
     }
@@ -200,11 +200,16 @@ def compute_components(model: nn.Module, x: Tensor, sigma: float, tile_stride: i
 
 @dataclasses.dataclass
 class ScoreTable:
-    """Score ingredients, labels and paths of a whole data set, as numpy arrays."""
+    """Score ingredients, labels, paths and defect kinds of a whole data set, as numpy arrays.
+
+    ``maps`` holds what was kept of the anomaly maps (a pixel sample, per-image areas) when asked for.
+    """
 
     components: dict[str, np.ndarray]
     labels: np.ndarray
     paths: list[str]
+    defects: list[str] = dataclasses.field(default_factory=list)
+    maps: MapCollector | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -217,15 +222,18 @@ def score_batches(
     device: torch.device,
     mode: Callable[[nn.Module], contextlib.AbstractContextManager[None]] = eval_mode,
     tile_stride: int = 0,
+    maps: MapCollector | None = None,
 ) -> ScoreTable:
     """Score every batch of ``{"image", "label", "path"}`` dicts (a DataLoader over a data set).
 
     ``mode`` sets the networks' mode for the pass: eval mode always, except to reproduce the
-    released code's train-mode measurement (:mod:`anotrans.scoring.reference`).
+    released code's train-mode measurement (:mod:`anotrans.scoring.reference`). ``maps`` keeps a
+    bounded share of each batch's anomaly maps (and masks) for pixel metrics and thresholds.
     """
     parts: dict[str, list[np.ndarray]] = {name: [] for name in COMPONENT_NAMES}
     labels: list[np.ndarray] = []
     paths: list[str] = []
+    defects: list[str] = []
     with mode(model):
         for batch in batches:
             comp = compute_components(model, batch["image"].to(device), sigma, tile_stride)
@@ -233,9 +241,16 @@ def score_batches(
                 parts[name].append(values)
             labels.append(np.asarray(batch["label"]).reshape(-1))
             paths.extend(str(p) for p in batch["path"])
+            defects.extend(batch.get("defect", []))
+            if maps is not None:
+                maps.add(comp.maps, batch)
     components = {name: np.concatenate(v) for name, v in parts.items() if v}
     return ScoreTable(
-        components, np.concatenate(labels).astype(np.int64) if labels else np.zeros(0, int), paths
+        components,
+        np.concatenate(labels).astype(np.int64) if labels else np.zeros(0, int),
+        paths,
+        defects,
+        maps,
     )
 
 
@@ -272,8 +287,8 @@ class Scorer:
         mean, std = self.stats["component_stats"][name]
         return (values - mean) / max(std, 1e-12)
 
-    def fit(self, val_components: dict[str, np.ndarray]) -> Scorer:
-        """Fit normalisation and threshold on the validation normals' components."""
+    def fit(self, val_components: dict[str, np.ndarray], val_pixels: PixelSample | None = None) -> Scorer:
+        """Fit normalisation and thresholds on the validation normals' components and map pixels."""
         self.stats = {
             "component_stats": {
                 n: [float(val_components[n].mean()), float(val_components[n].std())]
@@ -290,11 +305,18 @@ class Scorer:
             threshold=float(np.quantile(val, self.config.threshold_quantile)),
             n_val=len(val),
         )
+        if val_pixels is not None:
+            self.stats["pixel_threshold"] = pixel_threshold(val_pixels, self.config.pixel_quantile)
         return self
 
     @property
     def threshold(self) -> float:
         return self.stats["threshold"]
+
+    @property
+    def pixel_threshold(self) -> float | None:
+        """The segmentation threshold on map values (None for runs saved before pixel maps existed)."""
+        return self.stats.get("pixel_threshold")
 
     def normalise(self, raw: np.ndarray) -> np.ndarray:
         """anomalib-style: (s - threshold) / (val_max - val_min) + 0.5, clipped to [0, 1]."""

@@ -12,6 +12,10 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+import torch
+from torch import Tensor
+
+from anotrans.scoring.maps import MapCollector
 from anotrans.scoring.metrics import image_auroc
 from anotrans.scoring.scores import AUTO_SCORE, SCORE_FORMULAS, ScoreConfig, Scorer, ScoreTable
 
@@ -25,7 +29,28 @@ def normals_only(table: ScoreTable) -> ScoreTable:
         {k: v[keep] for k, v in table.components.items()},
         table.labels[keep],
         [p for p, k in zip(table.paths, keep, strict=True) if k],
+        [d for d, k in zip(table.defects, keep, strict=True) if k] if table.defects else [],
+        table.maps,
     )
+
+
+class NormalMaps(MapCollector):
+    """Keeps the maps of label-0 images only: synthetic anomalies must not move the pixel threshold."""
+
+    def add(self, maps: Tensor, batch: dict[str, Any]) -> None:
+        keep = torch.as_tensor(batch["label"]).reshape(-1) == 0
+        if keep.any():
+            rows = {k: _rows(v, keep) for k, v in batch.items()}
+            super().add(maps[keep.to(maps.device)], rows)
+
+
+def _rows(values: Any, keep: Tensor) -> Any:
+    """The kept rows of one batch field (tensors and lists of one entry per image)."""
+    if isinstance(values, Tensor) and len(values) == len(keep):
+        return values[keep.to(values.device)]
+    if isinstance(values, list) and len(values) == len(keep):
+        return [v for v, k in zip(values, keep.tolist(), strict=True) if k]
+    return values
 
 
 def synthetic_aurocs(config: ScoreConfig, formulas: list[str], table: ScoreTable) -> dict[str, float | None]:

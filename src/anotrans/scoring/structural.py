@@ -9,30 +9,15 @@
 
 from __future__ import annotations
 
-import math
-
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from anotrans.scoring.maps import gaussian_blur
 
 TOPK_SHARE = 0.01  # share of a map's pixels averaged into the image score
 SSIM_SIGMA = 1.5
 SSIM_C1, SSIM_C2 = (0.01 * 2) ** 2, (0.03 * 2) ** 2  # Wang et al.'s constants for a data range of 2 ([-1, 1])
 FEATURE_STAGES = 2  # stride-2 stages of D kept for the feature residual (1/4 of the input side)
-
-
-def gaussian_blur(maps: Tensor, sigma: float) -> Tensor:
-    """Separable Gaussian smoothing of [B, 1, H, W] maps with reflect padding (sigma 0 = unchanged)."""
-    if sigma <= 0:
-        return maps
-    radius = max(1, math.ceil(3 * sigma))
-    radius = min(radius, maps.shape[-1] - 1, maps.shape[-2] - 1)
-    coords = torch.arange(-radius, radius + 1, dtype=maps.dtype, device=maps.device)
-    kernel = torch.exp(-(coords**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-    padded = F.pad(maps, (radius, radius, radius, radius), mode="reflect")
-    out = F.conv2d(padded, kernel.view(1, 1, 1, -1))
-    return F.conv2d(out, kernel.view(1, 1, -1, 1))
 
 
 def ssim_residual(x: Tensor, y: Tensor) -> Tensor:

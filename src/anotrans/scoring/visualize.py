@@ -1,19 +1,54 @@
-"""Heat-map panels for ``predict``: input | reconstruction | residual heat map over the input.
+"""Heat maps: ``predict``'s panels (input | reconstruction | map over the input) and the saved map files.
 
-The heat map uses one fixed colour scale for every image (0 to ``vmax``), so a normal image looks
-cool and an anomaly hot; a per-image scale would paint every image's largest residual red.
+Every heat map uses one fixed colour scale for every image of a run (0 to the saved ``map_vmax``,
+twice a validation-normal map peak), so a normal image looks cool and an anomaly hot; a per-image
+scale would paint every image's largest residual red.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from PIL import Image
 
 from anotrans.utils.files import atomic_write_bytes
+
+HEAT_CMAP = "jet"
+HEAT_ALPHA = 0.5
+
+
+def heat_rgb(values: np.ndarray, vmax: float) -> np.ndarray:
+    """[H, W] map values -> uint8 [H, W, 3] colours of the fixed scale 0..``vmax``."""
+    scaled = np.clip(np.asarray(values, dtype=np.float64) / max(vmax, 1e-12), 0.0, 1.0)
+    return (colormaps[HEAT_CMAP](scaled)[..., :3] * 255).round().astype(np.uint8)
+
+
+def overlay(image: np.ndarray, values: np.ndarray, vmax: float, alpha: float = HEAT_ALPHA) -> np.ndarray:
+    """The heat map of ``values`` blended over ``image`` (uint8 [H, W, 3] or [H, W, 1], same H, W)."""
+    rgb = np.repeat(image, 3, axis=2) if image.ndim == 3 and image.shape[2] == 1 else image
+    mixed = (1 - alpha) * rgb.astype(np.float64) + alpha * heat_rgb(values, vmax)
+    return mixed.round().astype(np.uint8)
+
+
+def map_file_stem(index: int, path: str) -> str:
+    """``00012_name``: the image's position and its file stem, safe as a file name (MVTec repeats stems)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(path).stem) or "image"
+    return f"{index:05d}_{stem}"
+
+
+def map_files(stem: str, values: np.ndarray, image: np.ndarray, vmax: float) -> dict[str, bytes]:
+    """``stem.npy`` (the raw float32 map) and ``stem.png`` (its overlay on ``image``), as file contents."""
+    raw = io.BytesIO()
+    np.save(raw, np.asarray(values, dtype=np.float32))
+    png = io.BytesIO()
+    Image.fromarray(overlay(image, values, vmax)).save(png, format="PNG")
+    return {f"{stem}.npy": raw.getvalue(), f"{stem}.png": png.getvalue()}
 
 
 def _display(image: np.ndarray) -> np.ndarray:

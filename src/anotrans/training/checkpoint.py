@@ -20,14 +20,13 @@ from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from anotrans.errors import CheckpointError
+from anotrans.scoring.report import METRICS_FILE, SCORES_FILE  # noqa: F401 (run-directory names in one place)
 from anotrans.utils.files import atomic_write_bytes
 
 MODEL_FILE = "model.safetensors"
 BEST_FILE = "best.safetensors"
 STATE_FILE = "state.safetensors"
 CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.json"
-SCORES_FILE = "scores.csv"
 EPOCH_LOG = "epochs.jsonl"
 SKIPPED_FILE = "skipped_files.txt"  # with skip_bad_files: each skipped file and why, one per line
 # The layout of config.json. A later anotrans that changes it raises the number, so this version

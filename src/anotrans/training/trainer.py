@@ -23,8 +23,10 @@ from anotrans.data.anomalies import SyntheticValidation
 from anotrans.data.loader import make_loader
 from anotrans.data.spec import DataSpec, DataSplits
 from anotrans.networks.registry import AnomalyGAN
+from anotrans.scoring.maps import MapCollector
+from anotrans.scoring.metrics import pixel_auroc
 from anotrans.scoring.reference import REFERENCE_BATCH_SIZE, reference_protocol_auroc
-from anotrans.scoring.report import auroc_by_score, evaluate, mean_components, scores_csv
+from anotrans.scoring.report import auroc_by_score, evaluate, mean_components, run_files
 from anotrans.scoring.scores import (
     AUTO_SCORE,
     ScoreConfig,
@@ -33,7 +35,13 @@ from anotrans.scoring.scores import (
     available_scores,
     score_batches,
 )
-from anotrans.scoring.selection import choose_score, epoch_criterion, normals_only, synthetic_aurocs
+from anotrans.scoring.selection import (
+    NormalMaps,
+    choose_score,
+    epoch_criterion,
+    normals_only,
+    synthetic_aurocs,
+)
 from anotrans.training import checkpoint as ckpt
 from anotrans.training.config import TrainConfig
 from anotrans.training.reproducibility import seed_everything
@@ -189,19 +197,28 @@ class Trainer:
             "images_per_second": progress.images / max(seconds, 1e-9),
         }
 
-    def _score(self, dataset: Dataset, sigma: float | None = None) -> ScoreTable:
+    def _score(
+        self, dataset: Dataset, maps: MapCollector | None = None, sigma: float | None = None
+    ) -> ScoreTable:
         loader = make_loader(dataset, self.config.batch_size, self.config.workers)
         sigma = self.score_config.smoothing_sigma if sigma is None else sigma
-        return score_batches(
-            self.model, loader, sigma, self.device, tile_stride=self.score_config.tile_stride
-        )
+        stride = self.score_config.tile_stride
+        return score_batches(self.model, loader, sigma, self.device, tile_stride=stride, maps=maps)
 
-    def _validate(self) -> tuple[ScoreTable, dict[str, float | None] | None]:
-        """Validation normals' components and, when there are two or more, every formula's synthetic AUROC."""
+    def _validate(
+        self, maps: MapCollector | None = None
+    ) -> tuple[ScoreTable, dict[str, float | None] | None]:
+        """Validation normals' components (and ``maps`` of theirs only) and, when there are two or more,
+        every formula's synthetic AUROC."""
         if self.val_set is None:
-            return self._score(self.splits.val if len(self.splits.val) else _plain(self.splits.train)), None
-        table = self._score(self.val_set)
+            plain = self.splits.val if len(self.splits.val) else _plain(self.splits.train)
+            return self._score(plain, maps), None
+        table = self._score(self.val_set, maps)
         return normals_only(table), synthetic_aurocs(self.score_config, self.formulas, table)
+
+    def _test_maps(self, threshold: float | None = None) -> MapCollector:
+        """Test maps, with their masks when the data set has ground truth (pixel metrics)."""
+        return MapCollector(self.splits.info.get("has_masks", False), threshold, self.config.seed)
 
     def _end_epoch(self, epoch: int, record: dict[str, Any]) -> None:
         val, synth = self._validate()
@@ -209,9 +226,10 @@ class Trainer:
         if synth is not None:
             record["val_synth_auroc"] = synth
         if self.config.eval_every_epoch and self.splits.test is not None:
-            record["test_image_auroc_by_score"] = auroc_by_score(
-                self.score_config, self.formulas, val, self._score(self.splits.test)
-            )
+            test = self._score(self.splits.test, self._test_maps())
+            record["test_image_auroc_by_score"] = auroc_by_score(self.score_config, self.formulas, val, test)
+            if test.maps.with_masks:
+                record["test_pixel_auroc"] = pixel_auroc(test.maps.sample)
         if self.config.reference_eval and self.splits.test is not None:
             loader = make_loader(self.splits.test, REFERENCE_BATCH_SIZE, self.config.workers)
             record["test_image_auroc_reference_protocol"] = reference_protocol_auroc(
@@ -240,12 +258,14 @@ class Trainer:
             ckpt.load_weights(self.run_dir / ckpt.BEST_FILE, self.model)
         choice = None
         if self.score_config.score == AUTO_SCORE:
-            choice = choose_score(self.score_config, self.formulas, lambda s: self._score(self.val_set, s))
+            choice = choose_score(
+                self.score_config, self.formulas, lambda s: self._score(self.val_set, sigma=s)
+            )
             self.score_config = dataclasses.replace(
                 self.score_config, score=choice.score, smoothing_sigma=choice.smoothing_sigma
             )
-        val, synth = self._validate()
-        scorer = Scorer(self.score_config).fit(val.components)
+        val, synth = self._validate(NormalMaps(False, seed=self.config.seed))
+        scorer = Scorer(self.score_config).fit(val.components, val.maps.sample)
         metrics: dict[str, Any] = {
             "epochs": self.state.epoch,
             "selected_epoch": self.state.best_epoch
@@ -263,14 +283,15 @@ class Trainer:
         }
         if self.splits.test is not None:
             start = time.perf_counter()
-            test = self._score(self.splits.test)
+            test = self._score(self.splits.test, self._test_maps(scorer.pixel_threshold))
             seconds = time.perf_counter() - start
             metrics.update(
                 evaluate(scorer, self.formulas, val, test),
                 test_seconds=seconds,
                 test_images_per_second=len(test) / max(seconds, 1e-9),
             )
-            atomic_write_bytes(self.run_dir / ckpt.SCORES_FILE, scores_csv(scorer, test).encode())
+            for name, data in run_files(scorer, test).items():
+                atomic_write_bytes(self.run_dir / name, data)
         per_epoch = [
             r["test_image_auroc_by_score"][scorer.config.score]
             for r in self.state.history
@@ -287,6 +308,10 @@ class Trainer:
         if reference:
             metrics["image_auroc_reference_protocol_max_over_epochs"] = max(reference)
             metrics["image_auroc_reference_protocol_note"] = REFERENCE_NOTE
+        if self.tensorboard is not None:
+            for key in ("image_auroc", "pixel_auroc", "aupro"):
+                if metrics.get(key) is not None:
+                    self.tensorboard.add_scalar(f"test/{key}", metrics[key], self.state.epoch)
         ckpt.save_weights(self.run_dir / ckpt.MODEL_FILE, self.model)
         write_json(self.run_dir / ckpt.METRICS_FILE, metrics)
         write_json(self.run_dir / ckpt.CONFIG_FILE, self._config(scorer))
