@@ -87,7 +87,9 @@ def training_curves(epochs: list[dict[str, Any]], score: str) -> bytes | None:
                 axes[0].plot(x, [r.get(key, np.nan) for r in epochs], ".-", label=name)
         axes[0].set(title="Training losses", xlabel="epoch", ylabel="loss (weighted)", yscale="log")
         axes[0].legend(fontsize=8)
-        for key in sorted(k for k in epochs[0] if k.startswith("val_")):
+        # scalar validation means only (val_synth_auroc is a per-formula table)
+        scalars = [k for k, v in epochs[0].items() if k.startswith("val_") and not isinstance(v, dict)]
+        for key in sorted(scalars):
             values = np.array([r.get(key, np.nan) for r in epochs], dtype=float)
             span = np.nanmax(values) - np.nanmin(values)
             scaled = (values - np.nanmin(values)) / span if span > 0 else values * 0
