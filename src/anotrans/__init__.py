@@ -1,10 +1,46 @@
-"""anotrans: unsupervised visual anomaly detection with AnoTrans and its GAN baselines."""
+"""anotrans: unsupervised visual anomaly detection with AnoTrans and its GAN baselines.
 
-from anotrans.api import Detector, Prediction, TrainResult, demo, load, train
+Names load lazily: ``import anotrans`` imports no torch, so ``anotrans.load("model.onnx")`` runs on
+onnxruntime alone; ``anotrans.train`` and the other torch entry points import torch on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from anotrans.errors import AnotransError, CheckpointError, ConfigError, DataError
-from anotrans.networks import build_model, build_model_from_config, list_models
+from anotrans.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from anotrans.api import Detector, TrainResult, demo, train
+    from anotrans.networks import build_model, build_model_from_config, list_models
+    from anotrans.scoring.predictions import Prediction
 
 __version__ = "0.1.0"
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        **dict.fromkeys(("Detector", "TrainResult", "demo", "train"), "anotrans.api"),
+        "Prediction": "anotrans.scoring.predictions",
+        **dict.fromkeys(("build_model", "build_model_from_config", "list_models"), "anotrans.networks"),
+    },
+)
+
+
+def load(path: str, device: str = "auto", precision: str = "fp32") -> Detector:
+    """A detector from a run directory (torch) or an exported ``.onnx`` file (onnxruntime, no torch).
+
+    Both answer ``predict`` / ``iter_predict`` / ``score`` with the same :class:`Prediction` fields.
+    """
+    from anotrans.export.runtime import is_onnx_file, load_onnx
+
+    if is_onnx_file(path):
+        return load_onnx(path)
+    from anotrans.api import load as load_run
+
+    return load_run(path, device, precision)
+
 
 __all__ = [
     "AnotransError",

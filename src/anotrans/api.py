@@ -18,9 +18,9 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from anotrans.data import build_splits
-from anotrans.data.images import conform, list_images, load_image
+from anotrans.data.images import conform, list_images
 from anotrans.data.spec import DataSpec
-from anotrans.data.transforms import to_tensor
+from anotrans.data.transforms import load_image, to_tensor
 from anotrans.errors import CheckpointError, ConfigError, DataError
 from anotrans.networks.registry import AnomalyGAN, build_model, build_model_from_config
 from anotrans.scoring.report import evaluate, scores_csv

@@ -1,19 +1,19 @@
 """Decoding one image or mask file into a uint8 array of the model's size and channel count.
 
-Every reader and ``predict`` go through these functions, so every image in the project is converted
-the same way and every bad file fails with the same kind of message (a DataError naming the path).
+Every reader, ``predict``, the ONNX runtime and the server go through these functions, so every image in
+the project is converted the same way and every bad file fails with the same kind of message (a
+DataError naming the path). numpy and Pillow only: the torch-free ONNX predictor imports this module.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 
-from anotrans.data.transforms import to_tensor
 from anotrans.errors import ConfigError, DataError
 
 IMAGE_EXTENSIONS = frozenset(
@@ -24,6 +24,18 @@ IMAGE_FILTER = Image.Resampling.BILINEAR
 # Nearest keeps masks binary; any other filter would invent fractional defect pixels.
 MASK_FILTER = Image.Resampling.NEAREST
 _SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
+
+
+class NotAnImageError(DataError):
+    """Pillow recognises no image format in the file (the server answers 415)."""
+
+
+class CorruptImageError(DataError):
+    """A recognised format whose data is truncated or broken (the server answers 422)."""
+
+
+class ImageTooLargeError(DataError):
+    """More pixels than allowed, found from the header before anything is decoded (the server: 413)."""
 
 
 def check_geometry(image_size: int, channels: int) -> None:
@@ -52,18 +64,29 @@ def list_images(folder: str | os.PathLike, exclude: tuple[str, ...] = ()) -> lis
     return sorted(found)
 
 
-def open_image(path: str | os.PathLike) -> Image.Image:
-    """Open and fully decode a file, turning every Pillow/OS failure into a DataError naming the path."""
+def open_image(source: str | os.PathLike | BinaryIO, max_pixels: int | None = None) -> Image.Image:
+    """Open and fully decode a file or binary stream; every Pillow/OS failure becomes a DataError naming it.
+
+    ``max_pixels`` is checked against the header's width x height before decoding, so a small file
+    that claims a huge image (a decompression bomb) costs no memory.
+    """
+    name = source if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "image")
     try:
-        with Image.open(path) as img:
+        with Image.open(source) as img:
+            if max_pixels is not None and img.width * img.height > max_pixels:
+                raise ImageTooLargeError(
+                    f"{name}: {img.width}x{img.height} px is more than the {max_pixels} px allowed"
+                )
             img.load()  # decode now: a truncated file fails here, not later inside a worker
             return img.copy()  # detached from the file handle, which closes here
     except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
+        raise DataError(f"{name}: file not found") from None
     except UnidentifiedImageError:
-        raise DataError(f"{path}: not an image file Pillow can read") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise DataError(f"{path}: truncated or corrupt image ({exc})") from None
+        raise NotAnImageError(f"{name}: not an image file Pillow can read") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(f"{name}: {exc}") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise CorruptImageError(f"{name}: truncated or corrupt image ({exc})") from None
 
 
 def image_size_of(path: str | os.PathLike) -> tuple[int, int]:
@@ -122,9 +145,17 @@ def read_mask(path: str | os.PathLike, image_size: int) -> np.ndarray:
     return binarize_mask(np.asarray(img, dtype=np.uint8))
 
 
-def load_image(path: str | os.PathLike, image_size: int, channels: int = 3) -> torch.Tensor:
+def to_model_range(image: np.ndarray) -> np.ndarray:
+    """uint8 [H, W, C] -> float32 [C, H, W] in [-1, 1] via x / 127.5 - 1 (0 -> -1, 255 -> 1)."""
+    scaled = np.array(image.transpose(2, 0, 1), dtype=np.float32)
+    scaled /= 127.5
+    scaled -= 1.0
+    return scaled
+
+
+def read_model_input(path: str | os.PathLike, image_size: int, channels: int = 3) -> np.ndarray:
     """One user file as float32 [C, H, W] in [-1, 1], preprocessed exactly like the training data."""
     check_geometry(image_size, channels)
     if Path(path).is_dir():
         raise DataError(f"{path}: is a folder, expected an image file")
-    return to_tensor(read_image(path, image_size, channels))
+    return to_model_range(read_image(path, image_size, channels))

@@ -1,0 +1,30 @@
+"""Lazy package exports, so ``import anotrans`` (and the ONNX predictor under it) never imports torch.
+
+A package lists ``name -> module`` pairs; the module is imported on the first access to the name
+(``anotrans.train``, ``from anotrans.data import build_splits``), then the value is cached on the package.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+from typing import Any
+
+
+def lazy_exports(
+    package: str, exports: dict[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """A module-level ``__getattr__`` and ``__dir__`` for ``package`` that import ``exports`` on demand."""
+
+    def __getattr__(name: str) -> Any:
+        if name not in exports:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(exports[name]), name)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*vars(sys.modules[package]), *exports})
+
+    return __getattr__, __dir__
