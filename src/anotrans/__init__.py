@@ -33,7 +33,8 @@ def load(path: str, device: str = "auto", precision: str = "fp32") -> Detector:
 
     Both answer ``predict`` / ``iter_predict`` / ``score`` with the same :class:`Prediction` fields.
     """
-    from anotrans.export.runtime import is_onnx_file, load_onnx
+    from anotrans.export.metadata import is_onnx_file
+    from anotrans.export.runtime import load_onnx
 
     if is_onnx_file(path):
         return load_onnx(path)

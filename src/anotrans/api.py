@@ -18,11 +18,11 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from anotrans.data import build_splits
-from anotrans.data.images import conform, list_images
+from anotrans.data.images import expand_inputs, model_input
 from anotrans.data.spec import DataSpec
-from anotrans.data.transforms import load_image, to_tensor
 from anotrans.errors import CheckpointError, ConfigError, DataError
 from anotrans.networks.registry import AnomalyGAN, build_model, build_model_from_config
+from anotrans.scoring.predictions import Prediction
 from anotrans.scoring.report import evaluate, scores_csv
 from anotrans.scoring.scores import (
     ScoreConfig,
@@ -194,23 +194,6 @@ def _saved_run(
     )
 
 
-@dataclasses.dataclass
-class Prediction:
-    """Per-image results: ``scores`` in [0, 1] with 0.5 the decision boundary, ``labels`` 1 = abnormal.
-
-    ``maps`` are the smoothed residual maps [N, H, W]; ``reconstructions`` [N, C, H, W] in [-1, 1] only
-    when asked for; ``images`` are the model inputs, also only when asked for.
-    """
-
-    paths: list[str]
-    scores: np.ndarray
-    raw_scores: np.ndarray
-    labels: np.ndarray
-    maps: np.ndarray
-    reconstructions: np.ndarray | None = None
-    images: np.ndarray | None = None
-
-
 ImageLike = str | Path | Image.Image | torch.Tensor
 
 
@@ -263,54 +246,33 @@ class Detector:
             precision,
         )
 
-    def _inputs(self, images: ImageLike | Sequence[ImageLike]) -> list[tuple[str, ImageLike]]:
-        """Flatten folders, single items and batched tensors into (name, item) pairs."""
-        if isinstance(images, torch.Tensor) and images.dim() == 4:
-            images = list(images)
-        if isinstance(images, (str, Path, Image.Image, torch.Tensor)):
-            images = [images]
-        items: list[tuple[str, ImageLike]] = []
-        for i, item in enumerate(images):
-            if isinstance(item, (str, Path)) and Path(item).is_dir():
-                found = list_images(item)
-                if not found:
-                    raise DataError(f"{item}: no image files in this folder")
-                items.extend((p, p) for p in found)
-            else:
-                items.append((str(item) if isinstance(item, (str, Path)) else f"#{i}", item))
-        return items
+    @property
+    def map_vmax(self) -> float:
+        """Top of the heat maps' fixed colour scale (fitted on validation normals)."""
+        return self.scorer.stats["map_vmax"]
 
     def _tensor(self, item: ImageLike) -> torch.Tensor:
-        size, channels = self.spec.image_size, self.spec.channels
-        if isinstance(item, (str, Path)):
-            return load_image(item, size, channels)
-        if isinstance(item, Image.Image):
-            return to_tensor(conform(item, size, channels))
-        if tuple(item.shape) != (channels, size, size):
-            raise DataError(
-                f"a tensor image must be [{channels}, {size}, {size}] in [-1, 1], got {list(item.shape)}"
-            )
-        return item.float()
+        if isinstance(item, torch.Tensor):
+            item = item.detach().float().cpu()
+        return torch.from_numpy(model_input(item, self.spec.image_size, self.spec.channels))
 
     def iter_predict(
         self, images: ImageLike | Sequence[ImageLike], keep_images: bool = False
     ) -> Iterator[Prediction]:
         """Predictions batch by batch, so a large folder never sits in memory at once."""
-        items = self._inputs(images)
+        items = expand_inputs(images)
         for start in range(0, len(items), self.batch_size):
             chunk = items[start : start + self.batch_size]
             x = torch.stack([self._tensor(item) for _, item in chunk]).to(self.device)
             with eval_mode(self.model):
                 comp = compute_components(self.model, x.to(self.dtype), self.scorer.config.smoothing_sigma)
-            raw = self.scorer.raw(comp.arrays())
-            yield Prediction(
-                paths=[name for name, _ in chunk],
-                scores=self.scorer.normalise(raw),
-                raw_scores=raw,
-                labels=(raw > self.scorer.threshold).astype(np.int64),
-                maps=comp.maps.cpu().numpy(),
-                reconstructions=comp.reconstructions.cpu().numpy() if keep_images else None,
-                images=x.cpu().numpy() if keep_images else None,
+            yield Prediction.from_raw(
+                [name for name, _ in chunk],
+                self.scorer.raw(comp.arrays()),
+                self.scorer.stats,
+                comp.maps.cpu().numpy(),
+                comp.reconstructions.cpu().numpy() if keep_images else None,
+                x.cpu().numpy() if keep_images else None,
             )
 
     def predict(self, images: ImageLike | Sequence[ImageLike], keep_images: bool = False) -> Prediction:
@@ -318,11 +280,7 @@ class Detector:
         parts = list(self.iter_predict(images, keep_images))
         if not parts:
             raise DataError("predict got no images")
-        arrays = {}
-        for name in ("scores", "raw_scores", "labels", "maps", "reconstructions", "images"):
-            values = [getattr(part, name) for part in parts]
-            arrays[name] = None if values[0] is None else np.concatenate(values)
-        return Prediction(paths=[p for part in parts for p in part.paths], **arrays)
+        return Prediction.concatenate(parts)
 
     def score(self, images: ImageLike | Sequence[ImageLike]) -> np.ndarray:
         """Just the [0, 1] scores (0.5 = threshold)."""

@@ -1,4 +1,4 @@
-"""``anotrans`` command line: train, test, predict, demo and models, over :mod:`anotrans.api`.
+"""``anotrans`` command line: train, test, predict, export, serve, demo and models, over :mod:`anotrans.api`.
 
 Options left out are not passed on, so the defaults live in one place (the config dataclasses) and a
 ``--config`` YAML file can supply any option that the command line does not.
@@ -6,9 +6,7 @@ Options left out are not passed on, so the defaults live in one place (the confi
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 import logging
 from pathlib import Path
@@ -19,11 +17,11 @@ import click
 from anotrans import api
 from anotrans.allocator import keep_freed_memory
 from anotrans.benchmark.command import benchmark_command
+from anotrans.cli_deploy import ErrorGroup, export, predict, serve
 from anotrans.data.spec import DATA_KINDS, PROTOCOLS, DataSpec
-from anotrans.errors import AnotransError, ConfigError
+from anotrans.errors import ConfigError
 from anotrans.networks import list_models, model_description
 from anotrans.scoring.scores import SCORE_FORMULAS, SCORE_NORMS, ScoreConfig
-from anotrans.training.checkpoint import atomic_write_bytes
 from anotrans.training.config import DEVICES, EPOCH_SELECTIONS, PRECISIONS, TrainConfig
 
 _DEFAULTS = {
@@ -135,24 +133,7 @@ def _given(options: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-class UserError(click.ClickException):
-    """An AnotransError shown as ``error: ...`` with exit code 2 and no traceback."""
-
-    exit_code = 2
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
-
-
-class _Group(click.Group):
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except AnotransError as exc:
-            raise UserError(str(exc)) from exc
-
-
-@click.group(cls=_Group)
+@click.group(cls=ErrorGroup)
 @click.version_option(package_name="anotrans")
 @click.option("-v", "--verbose", is_flag=True, help="Log every epoch and every skipped update.")
 def cli(verbose: bool) -> None:
@@ -226,42 +207,6 @@ def test(run_dir: str, out: str | None, device: str, precision: str, **options: 
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(file_okay=False))
-@click.argument("images", nargs=-1, required=True)
-@click.option(
-    "--out", "out", type=click.Path(file_okay=False), help="Write predictions.csv and heat maps here."
-)
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
-@_INFERENCE_PRECISION
-def predict(run_dir: str, images: tuple[str, ...], out: str | None, device: str, precision: str) -> None:
-    """Score images or folders: a CSV of path, score (0.5 = threshold), raw score and label."""
-    from anotrans.scoring.visualize import save_panel  # matplotlib: imported only when drawing
-
-    detector = api.load(run_dir, device, precision)
-    rows = [["path", "score", "raw_score", "label"]]
-    out_dir = None if out is None else Path(out)
-    for part in detector.iter_predict(list(images), keep_images=out_dir is not None):
-        for i, path in enumerate(part.paths):
-            rows.append([path, f"{part.scores[i]:.6f}", f"{part.raw_scores[i]:.8g}", str(part.labels[i])])
-            if out_dir is not None:
-                (out_dir / "heatmaps").mkdir(parents=True, exist_ok=True)
-                label = "abnormal" if part.labels[i] else "normal"
-                save_panel(
-                    out_dir / "heatmaps" / f"{len(rows) - 2:05d}_{Path(path).stem}.png",
-                    part.images[i],
-                    part.reconstructions[i],
-                    part.maps[i],
-                    detector.scorer.stats["map_vmax"],
-                    f"{Path(path).name}: score {part.scores[i]:.3f} ({label})",
-                )
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
-    click.echo(buf.getvalue(), nl=False)
-    if out_dir is not None:
-        atomic_write_bytes(out_dir / "predictions.csv", buf.getvalue().encode())
-
-
-@cli.command()
 @click.option("--out", "out", type=click.Path(file_okay=False), default="runs/demo", show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=api.DEMO_OPTIONS["epochs"], show_default=True)
 @click.option("--seed", type=int, default=api.DEMO_OPTIONS["seed"], show_default=True)
@@ -280,6 +225,8 @@ def models() -> None:
 
 
 cli.add_command(benchmark_command)
+for _command in (predict, export, serve):
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -8,8 +8,9 @@ DataError naming the path). numpy and Pillow only: the torch-free ONNX predictor
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -159,3 +160,40 @@ def read_model_input(path: str | os.PathLike, image_size: int, channels: int = 3
     if Path(path).is_dir():
         raise DataError(f"{path}: is a folder, expected an image file")
     return to_model_range(read_image(path, image_size, channels))
+
+
+def expand_inputs(images: Any) -> list[tuple[str, Any]]:
+    """What ``predict`` accepts, flattened to (name, item) pairs: paths, folders (every image below
+    them), PIL images, [C, H, W] arrays/tensors, [B, C, H, W] batches, or a sequence of these."""
+    if getattr(images, "ndim", None) == 4:
+        images = list(images)
+    if isinstance(images, (str, os.PathLike, Image.Image)) or getattr(images, "ndim", None) == 3:
+        images = [images]
+    if not isinstance(images, Sequence):
+        raise DataError(f"predict takes paths, folders, PIL images or arrays, got {type(images).__name__}")
+    items: list[tuple[str, Any]] = []
+    for i, item in enumerate(images):
+        if isinstance(item, (str, os.PathLike)) and Path(item).is_dir():
+            found = list_images(item)
+            if not found:
+                raise DataError(f"{item}: no image files in this folder")
+            items.extend((p, p) for p in found)
+        else:
+            items.append((str(item) if isinstance(item, (str, os.PathLike)) else f"#{i}", item))
+    return items
+
+
+def model_input(item: Any, image_size: int, channels: int) -> np.ndarray:
+    """One item of :func:`expand_inputs` as float32 [C, H, W] in [-1, 1] (arrays are taken as given)."""
+    if isinstance(item, (str, os.PathLike)):
+        return read_model_input(item, image_size, channels)
+    if isinstance(item, Image.Image):
+        check_geometry(image_size, channels)
+        return to_model_range(conform(item, image_size, channels))
+    array = np.asarray(item, dtype=np.float32)
+    if array.shape != (channels, image_size, image_size):
+        raise DataError(
+            f"an array image must be [{channels}, {image_size}, {image_size}] in [-1, 1], "
+            f"got {list(array.shape)}"
+        )
+    return array

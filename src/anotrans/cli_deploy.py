@@ -1,0 +1,140 @@
+"""Deployment commands (``export``, ``predict``, ``serve``) and the console entry point, without torch.
+
+``anotrans predict|serve MODEL.onnx ...`` run from here on onnxruntime, numpy and Pillow alone; every
+other command, and these two on a run directory, go through :mod:`anotrans.cli`, which imports torch.
+This module imports only torch-free modules at the top, so both entry paths can share its commands.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from anotrans.errors import AnotransError, ConfigError
+from anotrans.export.metadata import DEFAULT_OPSET, EXPORT_PRECISIONS, is_onnx_file
+from anotrans.training.config import DEVICES, PRECISIONS
+
+TORCH_FREE_COMMANDS = ("predict", "serve")
+
+
+class UserError(click.ClickException):
+    """An AnotransError shown as ``error: ...`` with exit code 2 and no traceback."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class ErrorGroup(click.Group):
+    """A command group whose AnotransErrors become :class:`UserError`."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AnotransError as exc:
+            raise UserError(str(exc)) from exc
+
+
+_DEVICE = click.option(
+    "--device", type=click.Choice(DEVICES), default="auto", show_default=True, help="Run directory only."
+)
+
+
+@click.command()
+@click.argument("model")
+@click.argument("images", nargs=-1, required=True)
+@click.option(
+    "--out", "out", type=click.Path(file_okay=False), help="Write predictions.csv and heat maps here."
+)
+@_DEVICE
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="fp32",
+    show_default=True,
+    help="Run directory only: bf16 casts the weights (1.7-2x faster on bf16-capable CPUs).",
+)
+def predict(model: str, images: tuple[str, ...], out: str | None, device: str, precision: str) -> None:
+    """Score images or folders with MODEL, a run directory or an exported .onnx file (then without torch).
+
+    Prints a CSV of path, score (0.5 = threshold), raw score and label.
+    """
+    import anotrans
+    from anotrans.scoring.predictions import PredictionWriter
+
+    detector = anotrans.load(model, device, precision)
+    writer = PredictionWriter(out, detector.map_vmax)
+    for part in detector.iter_predict(list(images), keep_images=writer.needs_images):
+        writer.add(part)
+    click.echo(writer.finish(), nl=False)
+
+
+@click.command("export")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option(
+    "--out", type=click.Path(dir_okay=False), help="ONNX file to write [default: RUN_DIR/model.onnx]."
+)
+@click.option("--opset", type=int, default=DEFAULT_OPSET, show_default=True, help="ONNX opset version.")
+@click.option(
+    "--precision",
+    type=click.Choice(EXPORT_PRECISIONS),
+    default="fp32",
+    show_default=True,
+    help="fp16 halves the networks' weights (for GPU execution providers; outputs stay fp32).",
+)
+def export(run_dir: str, out: str | None, opset: int, precision: str) -> None:
+    """Export a finished run as one ONNX graph (images -> raw score, map, reconstruction) + metadata."""
+    from anotrans.export.onnx_export import export_run
+
+    result = export_run(run_dir, out, opset, precision)
+    click.echo(f"wrote {result.path} ({result.info.model_name}, {precision}, opset {opset})")
+    diffs = ", ".join(f"{name} {value:.2g}" for name, value in result.differences.items())
+    click.echo(f"onnxruntime vs torch on {result.check_images} random images, max |difference|: {diffs}")
+
+
+@click.command()
+@click.argument("model")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Interface to listen on (local by default)."
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@_DEVICE
+@click.option("--max-images", type=click.IntRange(min=1), default=64, show_default=True, help="Per request.")
+@click.option("--max-upload-mb", type=click.FloatRange(min=0.01), default=32.0, show_default=True)
+@click.option(
+    "--max-pixels", type=click.IntRange(min=1), default=4096 * 4096, show_default=True, help="Per image."
+)
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True, help="Seconds.")
+def serve(
+    model: str,
+    host: str,
+    port: int,
+    device: str,
+    max_images: int,
+    max_upload_mb: float,
+    max_pixels: int,
+    timeout: float,
+) -> None:
+    """Serve MODEL (a run directory or an .onnx file) over HTTP: POST /predict, GET /health, GET /model."""
+    try:
+        from anotrans.serving.app import Limits
+        from anotrans.serving.server import serve as run_server
+    except ImportError as exc:
+        raise ConfigError(f"serve needs the serve extra: pip install 'anotrans[serve]' ({exc})") from None
+    limits = Limits(int(max_upload_mb * (1 << 20)), max_images, max_pixels, timeout)
+    run_server(model, host, port, limits, device)
+
+
+def main() -> None:
+    """Console entry point (``anotrans``): ONNX predict/serve without torch, else the full CLI."""
+    args = sys.argv[1:]
+    if args and args[0] in TORCH_FREE_COMMANDS and any(is_onnx_file(a) for a in args[1:]):
+        group = ErrorGroup("anotrans", commands={"predict": predict, "serve": serve})
+        group(prog_name="anotrans")
+    else:
+        from anotrans.cli import main as full_cli
+
+        full_cli()
