@@ -105,11 +105,24 @@ def to_onnx(graph: ScoringGraph, info: ModelInfo, opset: int = DEFAULT_OPSET) ->
     except Exception as exc:  # the exporter raises many types; name the model and pass the reason on
         raise ExportError(f"model {info.model_name!r} cannot be exported to ONNX: {exc}") from exc
     proto = onnx.load_from_string(buf.getvalue())
+    _declare_output_shapes(proto, info)
     proto.producer_name = "anotrans"
     proto.producer_version = info.anotrans_version
     onnx.helper.set_model_props(proto, info.to_props())
     onnx.checker.check_model(proto, full_check=True)
     return proto
+
+
+def _declare_output_shapes(proto: onnx.ModelProto, info: ModelInfo) -> None:
+    """State the outputs' fixed sizes (the tracer leaves symbolic names like ``Castmap_dim_2``)."""
+    size, channels = info.image_size, info.channels
+    shapes = {"raw_score": [], "map": [size, size], "reconstruction": [channels, size, size]}
+    for output in proto.graph.output:
+        dims = output.type.tensor_type.shape.dim
+        del dims[:]
+        dims.add().dim_param = "batch"
+        for value in shapes[output.name]:
+            dims.add().dim_value = value
 
 
 def max_differences(graph: ScoringGraph, model: bytes | str | Path, images: np.ndarray) -> dict[str, float]:
