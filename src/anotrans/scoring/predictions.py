@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from anotrans.utils.files import atomic_write_bytes
+
 CSV_HEADER = ("path", "score", "raw_score", "label")
 CSV_FILE = "predictions.csv"
 HEATMAP_DIR = "heatmaps"
@@ -110,8 +112,6 @@ class PredictionWriter:
 
     def finish(self) -> str:
         """Write ``predictions.csv`` into ``out_dir`` (atomically) and return the CSV text."""
-        from anotrans.training.checkpoint import atomic_write_bytes
-
         text = self.csv_text()
         if self.out_dir is not None:
             atomic_write_bytes(self.out_dir / CSV_FILE, text.encode())

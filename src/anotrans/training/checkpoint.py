@@ -8,8 +8,6 @@ holds the JSON part, so weights, optimiser moments, epoch and RNG states can nev
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from anotrans.errors import CheckpointError
+from anotrans.utils.files import atomic_write_bytes, read_json, write_json  # noqa: F401 (callers use ckpt.*)
 
 MODEL_FILE = "model.safetensors"
 BEST_FILE = "best.safetensors"
@@ -28,37 +27,6 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 SCORES_FILE = "scores.csv"
 EPOCH_LOG = "epochs.jsonl"
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either the old file or the complete new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
-
-
-def read_json(path: str | Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError as exc:
-        raise CheckpointError(
-            f"{path} does not exist: is this a run directory written by `anotrans train`?"
-        ) from exc
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path} is not valid JSON: {exc}") from exc
 
 
 def _cpu(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
