@@ -7,6 +7,7 @@ This module imports only torch-free modules at the top, so both entry paths can 
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from typing import Any
 
@@ -119,11 +120,12 @@ def serve(
     timeout: float,
 ) -> None:
     """Serve MODEL (a run directory or an .onnx file) over HTTP: POST /predict, GET /health, GET /model."""
-    try:
-        from anotrans.serving.app import Limits
-        from anotrans.serving.server import serve as run_server
-    except ImportError as exc:
-        raise ConfigError(f"serve needs the serve extra: pip install 'anotrans[serve]' ({exc})") from None
+    missing = [name for name in ("fastapi", "uvicorn", "multipart") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(f"serve needs {', '.join(missing)}: pip install 'anotrans[serve]'")
+    from anotrans.serving.app import Limits
+    from anotrans.serving.server import serve as run_server
+
     limits = Limits(int(max_upload_mb * (1 << 20)), max_images, max_pixels, timeout)
     run_server(model, host, port, limits, device)
 

@@ -80,6 +80,8 @@ def open_image(source: str | os.PathLike | BinaryIO, max_pixels: int | None = No
                 )
             img.load()  # decode now: a truncated file fails here, not later inside a worker
             return img.copy()  # detached from the file handle, which closes here
+    except DataError:
+        raise  # the pixel limit (a DataError is a ValueError too: keep it out of the clauses below)
     except FileNotFoundError:
         raise DataError(f"{name}: file not found") from None
     except UnidentifiedImageError:

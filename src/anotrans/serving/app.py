@@ -126,9 +126,13 @@ def create_app(predictor: Predictor, info: ModelInfo, limits: Limits | None = No
     limits = limits or Limits()
     app = FastAPI(title="anotrans", description="Visual anomaly detection", version=info.anotrans_version)
     lock = threading.Lock()
-    description = {**dataclasses.asdict(info), **info.to_props(), "limits": dataclasses.asdict(limits)}
-    for name in ("score_config", "stats", "model_config"):  # structured values as JSON, not JSON strings
-        description[name] = getattr(info, name)
+    # the metadata of the export, with typed values instead of the strings ONNX stores
+    description = {
+        **info.to_props(),
+        **dataclasses.asdict(info),
+        "threshold": info.threshold,
+        "limits": dataclasses.asdict(limits),
+    }
 
     def predict(uploads: list[tuple[str, bytes]], maps: bool) -> list[dict[str, Any]]:
         images = [decode(name, data, limits.max_pixels) for name, data in uploads]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import uvicorn
 
-from anotrans.export.metadata import ModelInfo
-from anotrans.export.runtime import OnnxDetector, is_onnx_file
+from anotrans.export.metadata import ModelInfo, is_onnx_file
+from anotrans.export.runtime import OnnxDetector
 from anotrans.serving.app import Limits, Predictor, create_app
 
 DEFAULT_HOST = "127.0.0.1"  # local only; exposing the server is an explicit choice (--host 0.0.0.0)

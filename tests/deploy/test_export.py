@@ -9,7 +9,7 @@ import onnx
 import pytest
 import torch
 from tests.conftest import TINY_ANOTRANS, TINY_IMAGE
-from tests.export.conftest import FAMILY_OPTIONS
+from tests.deploy.conftest import FAMILY_OPTIONS
 
 import anotrans
 from anotrans.data import build_splits
