@@ -37,6 +37,8 @@ from anotrans.networks import build_model
 from anotrans.scoring.scores import ScoreConfig, Scorer
 
 REPO = Path(__file__).resolve().parents[1]
+# Stand-in validation statistics: what the server and predictor need to normalise, for timing only.
+STATS = {"threshold": 0.0, "val_min": -1.0, "val_max": 1.0, "map_vmax": 1.0}
 REPS = {32: 7, 64: 5, 256: 1}  # timed repetitions per runtime (after one warm-up), fewer where slow
 
 
@@ -54,7 +56,7 @@ def exported(model_name: str, size: int) -> tuple[ScoringGraph, bytes, float]:
     """The scoring graph (default ``disc`` score) of a seeded model, its ONNX bytes, export seconds."""
     torch.manual_seed(0)
     graph = ScoringGraph(build_model(model_name, image_size=size), Scorer(ScoreConfig()))
-    info = ModelInfo(model_name, size, 3, "disc", "", {}, {"threshold": 0.0}, "fp32", "bench", {})
+    info = ModelInfo(model_name, size, 3, "disc", "", {}, STATS, "fp32", "bench", {})
     start = time.perf_counter()
     data = to_onnx(graph, info).SerializeToString()
     return graph, data, time.perf_counter() - start
