@@ -44,6 +44,12 @@ _DEVICE = click.option(
 )
 
 
+def _precision(choices: tuple[str, ...], help_text: str) -> Any:
+    return click.option(
+        "--precision", type=click.Choice(choices), default="fp32", show_default=True, help=help_text
+    )
+
+
 @click.command()
 @click.argument("model")
 @click.argument("images", nargs=-1, required=True)
@@ -51,13 +57,7 @@ _DEVICE = click.option(
     "--out", "out", type=click.Path(file_okay=False), help="Write predictions.csv and heat maps here."
 )
 @_DEVICE
-@click.option(
-    "--precision",
-    type=click.Choice(PRECISIONS),
-    default="fp32",
-    show_default=True,
-    help="Run directory only: bf16 casts the weights (1.7-2x faster on bf16-capable CPUs).",
-)
+@_precision(PRECISIONS, "Run directory only: bf16 casts the weights (1.7-2x faster on bf16-capable CPUs).")
 def predict(model: str, images: tuple[str, ...], out: str | None, device: str, precision: str) -> None:
     """Score images or folders with MODEL, a run directory or an exported .onnx file (then without torch).
 
@@ -79,13 +79,7 @@ def predict(model: str, images: tuple[str, ...], out: str | None, device: str, p
     "--out", type=click.Path(dir_okay=False), help="ONNX file to write [default: RUN_DIR/model.onnx]."
 )
 @click.option("--opset", type=int, default=DEFAULT_OPSET, show_default=True, help="ONNX opset version.")
-@click.option(
-    "--precision",
-    type=click.Choice(EXPORT_PRECISIONS),
-    default="fp32",
-    show_default=True,
-    help="fp16 halves the networks' weights (for GPU execution providers; outputs stay fp32).",
-)
+@_precision(EXPORT_PRECISIONS, "fp16 halves the networks' weights (for GPU runtimes; outputs stay fp32).")
 def export(run_dir: str, out: str | None, opset: int, precision: str) -> None:
     """Export a finished run as one ONNX graph (images -> raw score, map, reconstruction) + metadata."""
     from anotrans.export.onnx_export import export_run
