@@ -6,6 +6,7 @@ onnxruntime alone; ``anotrans.train`` and the other torch entry points import to
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from anotrans.errors import AnotransError, CheckpointError, ConfigError, DataError
@@ -13,6 +14,7 @@ from anotrans.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from anotrans.api import Detector, TrainResult, demo, train
+    from anotrans.export.runtime import OnnxDetector
     from anotrans.networks import build_model, build_model_from_config, list_models
     from anotrans.scoring.predictions import Prediction
 
@@ -28,15 +30,17 @@ __getattr__, __dir__ = lazy_exports(
 )
 
 
-def load(path: str, device: str = "auto", precision: str = "fp32") -> Detector:
+def load(path: str | Path, device: str = "auto", precision: str = "fp32") -> Detector | OnnxDetector:
     """A detector from a run directory (torch) or an exported ``.onnx`` file (onnxruntime, no torch).
 
-    Both answer ``predict`` / ``iter_predict`` / ``score`` with the same :class:`Prediction` fields.
+    Both answer ``predict`` / ``iter_predict`` / ``score`` with the same :class:`Prediction` fields;
+    ``device`` and ``precision`` apply to run directories.
     """
     from anotrans.export.metadata import is_onnx_file
-    from anotrans.export.runtime import load_onnx
 
     if is_onnx_file(path):
+        from anotrans.export.runtime import load_onnx
+
         return load_onnx(path)
     from anotrans.api import load as load_run
 
