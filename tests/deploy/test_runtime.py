@@ -73,9 +73,15 @@ def test_onnx_predict_imports_no_torch_and_writes_the_torch_paths_outputs(export
     assert heatmaps == ["00000_a.png", "00001_b.png", "00002_c.png"]
 
 
-def test_the_cli_routes_onnx_models_and_reports_bad_ones(exported_run, tmp_path):
-    _, onnx_path = exported_run("ganomaly")
+def test_the_cli_exports_routes_onnx_models_and_reports_bad_ones(exported_run, tmp_path):
+    run_dir, onnx_path = exported_run("ganomaly")
     images = _write_images(tmp_path / "images")
+    result = CliRunner().invoke(cli, ["export", str(run_dir), "--out", str(tmp_path / "m.onnx")])
+    assert (
+        result.exit_code == 0 and f"wrote {tmp_path / 'm.onnx'} (ganomaly, fp32, opset 17)" in result.output
+    )
+    differences = result.output.split("max |difference|: ")[1]
+    assert all(float(part.split()[1]) < 1e-4 for part in differences.split(", "))
     result = CliRunner().invoke(cli, ["predict", str(onnx_path), str(images / "a.png")])
     assert result.exit_code == 0 and result.output.startswith("path,score,raw_score,label\n")
     (tmp_path / "bad.onnx").write_bytes(b"not a model")
