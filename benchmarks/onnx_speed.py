@@ -157,7 +157,8 @@ def main() -> None:
         "- the machine was shared with other jobs while this ran: absolute images/s are skewed; the ratio "
         "(torch and onnxruntime timed alternately in one process) is the figure to read",
         "",
-        "| size | batch | torch images/s | onnxruntime images/s | onnxruntime / torch | export s | ONNX MiB |",
+        "| size | batch | torch images/s | onnxruntime images/s | onnxruntime / torch | export s "
+        "| ONNX MiB |",
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     table_end = len(lines)
