@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from anotrans.errors import AnotransError, CheckpointError, ConfigError, DataError
-from anotrans.lazy import lazy_exports
+from anotrans.utils.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from anotrans.api import Detector, TrainResult, demo, train

@@ -6,7 +6,7 @@ exactly like the training data. Names load lazily: :mod:`anotrans.data.images` s
 
 from typing import TYPE_CHECKING
 
-from anotrans.lazy import lazy_exports
+from anotrans.utils.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from anotrans.data.build import build_splits

@@ -6,7 +6,7 @@ predictor without importing torch.
 
 from typing import TYPE_CHECKING
 
-from anotrans.lazy import lazy_exports
+from anotrans.utils.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from anotrans.scoring.metrics import image_metrics
