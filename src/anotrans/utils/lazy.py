@@ -2,11 +2,13 @@
 
 A package lists ``name -> module`` pairs; the module is imported on the first access to the name
 (``anotrans.train``, ``from anotrans.data import build_splits``), then the value is cached on the package.
+Subpackages load on first access too (``anotrans.data.DataSpec`` after a bare ``import anotrans``).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -18,9 +20,12 @@ def lazy_exports(
     """A module-level ``__getattr__`` and ``__dir__`` for ``package`` that import ``exports`` on demand."""
 
     def __getattr__(name: str) -> Any:
-        if name not in exports:
+        if name in exports:
+            value = getattr(importlib.import_module(exports[name]), name)
+        elif importlib.util.find_spec(f"{package}.{name}") is not None:
+            value = importlib.import_module(f"{package}.{name}")  # a subpackage, e.g. anotrans.data
+        else:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(exports[name]), name)
         setattr(sys.modules[package], name, value)
         return value
 
