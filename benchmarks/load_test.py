@@ -42,7 +42,7 @@ def free_port() -> int:
 
 
 def start_server(model: Path, port: int) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-c", "from anotrans.cli_deploy import main; main()"]
+    command = [sys.executable, "-c", "from anotrans.console import main; main()"]
     process = subprocess.Popen(
         [*command, "serve", str(model), "--port", str(port)],
         stdout=subprocess.DEVNULL,

@@ -13,7 +13,9 @@ from anotrans.errors import AnotransError, CheckpointError, ConfigError, DataErr
 from anotrans.utils.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from anotrans.api import Detector, TrainResult, demo, train
+    from anotrans.api import TrainResult, train
+    from anotrans.demo import demo
+    from anotrans.detector import Detector
     from anotrans.export.runtime import OnnxDetector
     from anotrans.networks import build_model, build_model_from_config, list_models
     from anotrans.scoring.predictions import Prediction
@@ -23,7 +25,9 @@ __version__ = "0.1.0"
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        **dict.fromkeys(("Detector", "TrainResult", "demo", "train"), "anotrans.api"),
+        **dict.fromkeys(("TrainResult", "train"), "anotrans.api"),
+        "Detector": "anotrans.detector",
+        "demo": "anotrans.demo",
         "Prediction": "anotrans.scoring.predictions",
         **dict.fromkeys(("build_model", "build_model_from_config", "list_models"), "anotrans.networks"),
     },
@@ -42,7 +46,7 @@ def load(path: str | Path, device: str = "auto", precision: str = "fp32") -> Det
         from anotrans.export.runtime import load_onnx
 
         return load_onnx(path)
-    from anotrans.api import load as load_run
+    from anotrans.detector import load as load_run
 
     return load_run(path, device, precision)
 

@@ -18,7 +18,11 @@ from anotrans import api
 from anotrans.allocator import keep_freed_memory
 from anotrans.benchmark.command import benchmark_command
 from anotrans.cli_deploy import ErrorGroup, export, predict, serve
+from anotrans.config import parse_key_values
 from anotrans.data.spec import DATA_KINDS, PROTOCOLS, DataSpec
+from anotrans.demo import DEMO_OPTIONS
+from anotrans.demo import demo as run_demo
+from anotrans.detector import Detector, load
 from anotrans.errors import ConfigError
 from anotrans.networks import list_models, model_description
 from anotrans.scoring.scores import SCORE_FORMULAS, SCORE_NORMS, ScoreConfig
@@ -47,6 +51,11 @@ _DATA_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         "--test-split",
         "test_split",
         {"type": float, "help": "Folder data: share of normals to test on."},
+    ),
+    (
+        "--max-image-pixels",
+        "max_image_pixels",
+        {"type": int, "help": "Refuse images whose header claims more pixels (decompression bombs)."},
     ),
     ("--cache-dir", "cache_dir", {"type": click.Path(), "help": "On-disk cache of decoded, resized images."}),
     (
@@ -108,6 +117,11 @@ _TRAIN_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("--device", "device", {"type": click.Choice(DEVICES), "help": "Where to train."}),
     ("--workers", "workers", {"type": int, "help": "DataLoader worker processes."}),
     ("--threads", "threads", {"type": int, "help": "torch CPU threads for this run (0: torch's default)."}),
+    (
+        "--checkpoint-every",
+        "checkpoint_every",
+        {"type": int, "help": "Also checkpoint every N updates, not only at epoch ends (0: epoch ends)."},
+    ),
     ("--progress/--no-progress", "progress", {"help": "Show a progress bar per epoch."}),
 ]
 
@@ -166,7 +180,7 @@ def train(
     """Train a model and write RUN_DIR (checkpoint, config.json, metrics.json, scores.csv, epochs.jsonl)."""
     values = _given(options)
     if model_option:
-        values["model_options"] = api.parse_key_values(model_option, "--model-option")
+        values["model_options"] = parse_key_values(model_option, "--model-option")
     if resume and out and Path(out) != Path(resume):
         raise ConfigError(f"--resume {resume} continues that run in place; drop --out {out}")
     out = out or resume
@@ -178,7 +192,7 @@ def train(
 
 _INFERENCE_PRECISION = click.option(
     "--precision",
-    type=click.Choice(list(api.Detector.PRECISIONS)),
+    type=click.Choice(list(Detector.PRECISIONS)),
     default="fp32",
     show_default=True,
     help="Network precision for scoring; bf16 casts the weights (1.7-2x faster on bf16-capable CPUs).",
@@ -195,7 +209,7 @@ _INFERENCE_PRECISION = click.option(
 @_INFERENCE_PRECISION
 def test(run_dir: str, out: str | None, device: str, precision: str, **options: Any) -> None:
     """Metrics of a trained run on its own test set, or on any data given with --data/--root."""
-    detector = api.load(run_dir, device, precision)
+    detector = load(run_dir, device, precision)
     given = _given(options)
     base = detector.spec.to_dict()
     if "data" in given:  # another data set: keep only the model's geometry and the seed
@@ -208,11 +222,11 @@ def test(run_dir: str, out: str | None, device: str, precision: str, **options: 
 
 @cli.command()
 @click.option("--out", "out", type=click.Path(file_okay=False), default="runs/demo", show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=api.DEMO_OPTIONS["epochs"], show_default=True)
-@click.option("--seed", type=int, default=api.DEMO_OPTIONS["seed"], show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=DEMO_OPTIONS["epochs"], show_default=True)
+@click.option("--seed", type=int, default=DEMO_OPTIONS["seed"], show_default=True)
 def demo(out: str, epochs: int, seed: int) -> None:
     """Train a small AnoTrans on built-in synthetic data (about 2 CPU minutes) and print its AUROC."""
-    result = api.demo(out, epochs=epochs, seed=seed)
+    result = run_demo(out, epochs=epochs, seed=seed)
     _print_metrics(result.metrics, result.run_dir)
     click.echo(f"next: anotrans test {out}  |  anotrans predict {out} {out}/samples --out {out}/predictions")
 

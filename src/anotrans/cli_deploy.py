@@ -1,23 +1,25 @@
-"""Deployment commands (``export``, ``predict``, ``serve``) and the console entry point, without torch.
+"""Deployment commands (``export``, ``predict``, ``serve``) and the CLI's error handling, without torch.
 
-``anotrans predict|serve MODEL.onnx ...`` run from here on onnxruntime, numpy and Pillow alone; every
-other command, and these two on a run directory, go through :mod:`anotrans.cli`, which imports torch.
-This module imports only torch-free modules at the top, so both entry paths can share its commands.
+``anotrans predict|serve MODEL.onnx ...`` run these commands on onnxruntime, numpy and Pillow alone
+(:mod:`anotrans.console` picks that path); every other command, and these two on a run directory, go
+through :mod:`anotrans.cli`, which imports torch. This module imports only torch-free modules at the
+top, so both paths share its commands and one error handling (``error: ...`` lines, crash logs).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
+import tempfile
+import traceback
 from typing import Any
 
 import click
 
 from anotrans.errors import AnotransError, ConfigError
-from anotrans.export.metadata import DEFAULT_OPSET, EXPORT_PRECISIONS, is_onnx_file
+from anotrans.export.metadata import DEFAULT_OPSET, EXPORT_PRECISIONS
 from anotrans.training.config import DEVICES, PRECISIONS
-
-TORCH_FREE_COMMANDS = ("predict", "serve")
 
 
 class UserError(click.ClickException):
@@ -29,14 +31,41 @@ class UserError(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
+class InternalError(click.ClickException):
+    """An unexpected exception: one line on the terminal, the full traceback in a crash log file."""
+
+    exit_code = 1
+
+    def __init__(self, exc: BaseException) -> None:
+        fd, path = tempfile.mkstemp(prefix="anotrans-crash-", suffix=".log")
+        with os.fdopen(fd, "w") as f:
+            f.write(f"anotrans {' '.join(sys.argv[1:])}\n\n")
+            f.write("".join(traceback.format_exception(exc)))
+        super().__init__(
+            f"internal error ({type(exc).__name__}: {exc}); the full traceback is in {path} "
+            "(please attach it to a bug report)"
+        )
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
 class ErrorGroup(click.Group):
-    """A command group whose AnotransErrors become :class:`UserError`."""
+    """Bad input becomes :class:`UserError`, anything unexpected :class:`InternalError`."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except AnotransError as exc:
             raise UserError(str(exc)) from exc
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except OSError as exc:
+            if exc.filename is None:
+                raise InternalError(exc) from exc
+            raise UserError(f"{exc.filename}: {exc.strerror or exc}") from exc  # permissions, folders
+        except Exception as exc:
+            raise InternalError(exc) from exc
 
 
 _DEVICE = click.option(
@@ -122,15 +151,3 @@ def serve(
 
     limits = Limits(int(max_upload_mb * (1 << 20)), max_images, max_pixels, timeout)
     run_server(model, host, port, limits, device)
-
-
-def main() -> None:
-    """Console entry point (``anotrans``): ONNX predict/serve without torch, else the full CLI."""
-    args = sys.argv[1:]
-    if args and args[0] in TORCH_FREE_COMMANDS and any(is_onnx_file(a) for a in args[1:]):
-        group = ErrorGroup("anotrans", commands={"predict": predict, "serve": serve})
-        group(prog_name="anotrans")
-    else:
-        from anotrans.cli import main as full_cli
-
-        full_cli()

@@ -38,7 +38,7 @@ def test_onnx_predict_imports_no_torch_and_writes_the_torch_paths_outputs(export
         f"""
         import sys
         import anotrans
-        from anotrans.cli_deploy import main
+        from anotrans.console import main
 
         sys.argv = ["anotrans", "predict", {str(onnx_path)!r}, {str(images)!r}, "--out", {str(onnx_out)!r}]
         try:

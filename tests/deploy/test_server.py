@@ -64,7 +64,7 @@ def server(exported_run):
     args = ["serve", str(onnx_path), "--port", str(port), "--max-images", str(MAX_IMAGES)]
     args += ["--max-upload-mb", "1", "--max-pixels", str(MAX_PIXELS)]
     process = subprocess.Popen(
-        [sys.executable, "-c", "from anotrans.cli_deploy import main; main()", *args],
+        [sys.executable, "-c", "from anotrans.console import main; main()", *args],
         env=dict(os.environ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -145,7 +145,7 @@ def _jpeg() -> bytes:
         (
             [("file", ("wide.png", _bomb_png(2000, 2000), "image/png"))],
             413,
-            "more than the 1000000 px allowed",
+            "2000x2000 = 4000000 pixels is over the cap of 1000000",
         ),
         ([("file", ("notes.txt", b"just some text", "text/plain"))], 415, "notes.txt: not an image"),
         ([("file", ("cut.jpg", _jpeg()[:300], "image/jpeg"))], 422, "cut.jpg: truncated or corrupt"),

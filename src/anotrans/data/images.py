@@ -3,17 +3,27 @@
 Every reader, ``predict``, the ONNX runtime and the server go through these functions, so every image in
 the project is converted the same way and every bad file fails with the same kind of message (a
 DataError naming the path). numpy and Pillow only: the torch-free ONNX predictor imports this module.
+
+Two decisions apply to every file:
+- A pixel cap (``max_image_pixels``, default 64 Mpx; the server passes its own ``--max-pixels``): the
+  header's width x height is checked before any pixel is decoded, so a small file claiming a huge
+  image (a decompression bomb) is refused instead of filling memory. Pillow's own bomb check is set to
+  the same cap; its error is a DataError.
+- EXIF orientation is applied (``ImageOps.exif_transpose``): a camera JPEG is read the way viewers
+  show it and masks are drawn on, not sideways.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from anotrans.errors import ConfigError, DataError
 
@@ -25,6 +35,20 @@ IMAGE_FILTER = Image.Resampling.BILINEAR
 # Nearest keeps masks binary; any other filter would invent fractional defect pixels.
 MASK_FILTER = Image.Resampling.NEAREST
 _SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
+DEFAULT_MAX_IMAGE_PIXELS = 64_000_000
+_TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height
+_EXIF_ORIENTATION = 0x0112
+_max_pixels = DEFAULT_MAX_IMAGE_PIXELS
+Image.MAX_IMAGE_PIXELS = _max_pixels
+
+
+def set_max_image_pixels(limit: int) -> None:
+    """The pixel cap of every later decode in this process (and of forked loader workers)."""
+    global _max_pixels
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ConfigError(f"max_image_pixels must be a positive integer, got {limit!r}")
+    _max_pixels = limit
+    Image.MAX_IMAGE_PIXELS = limit
 
 
 class NotAnImageError(DataError):
@@ -65,42 +89,61 @@ def list_images(folder: str | os.PathLike, exclude: tuple[str, ...] = ()) -> lis
     return sorted(found)
 
 
-def open_image(source: str | os.PathLike | BinaryIO, max_pixels: int | None = None) -> Image.Image:
-    """Open and fully decode a file or binary stream; every Pillow/OS failure becomes a DataError naming it.
+def _bomb(name: str | os.PathLike, problem: str, option: str) -> ImageTooLargeError:
+    return ImageTooLargeError(
+        f"{name}: {problem} ({option}; refused undecoded as a possible decompression bomb, raise the cap "
+        "if the file is real)"
+    )
 
-    ``max_pixels`` is checked against the header's width x height before decoding, so a small file
-    that claims a huge image (a decompression bomb) costs no memory.
+
+@contextlib.contextmanager
+def _opened(source: str | os.PathLike | BinaryIO, max_pixels: int | None = None) -> Iterator[Image.Image]:
+    """``Image.open`` with the pixel cap checked on the header; every failure a DataError naming the file.
+
+    ``max_pixels`` overrides the process-wide cap (:func:`set_max_image_pixels`) for this file.
     """
     name = source if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "image")
+    cap = _max_pixels if max_pixels is None else max_pixels
+    option = "max_image_pixels / --max-image-pixels" if max_pixels is None else "the server's --max-pixels"
     try:
-        with Image.open(source) as img:
-            if max_pixels is not None and img.width * img.height > max_pixels:
-                raise ImageTooLargeError(
-                    f"{name}: {img.width}x{img.height} px is more than the {max_pixels} px allowed"
-                )
-            img.load()  # decode now: a truncated file fails here, not later inside a worker
-            return img.copy()  # detached from the file handle, which closes here
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the check below refuses it
+            with Image.open(source) as img:
+                width, height = img.size
+                if width * height > cap:
+                    raise _bomb(
+                        name, f"{width}x{height} = {width * height} pixels is over the cap of {cap}", option
+                    )
+                yield img
     except DataError:
-        raise  # the pixel limit (a DataError is a ValueError too: keep it out of the clauses below)
+        raise  # a DataError is a ValueError too: keep it out of the clauses below
     except FileNotFoundError:
         raise DataError(f"{name}: file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{name}: is a folder, expected an image file") from None
     except UnidentifiedImageError:
         raise NotAnImageError(f"{name}: not an image file Pillow can read") from None
-    except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(f"{name}: {exc}") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise CorruptImageError(f"{name}: truncated or corrupt image ({exc})") from None
+    except Image.DecompressionBombError as exc:  # Pillow's own check, at twice the cap (some plugins)
+        raise _bomb(name, f"{exc} (over the cap of {cap})", option) from None
+    except (OSError, SyntaxError, ValueError, TypeError, IndexError, KeyError, EOFError) as exc:
+        # Pillow's plugins raise any of these on malformed headers or data (found by fuzzing).
+        raise CorruptImageError(f"{name}: truncated or corrupt image ({type(exc).__name__}: {exc})") from None
+
+
+def open_image(source: str | os.PathLike | BinaryIO, max_pixels: int | None = None) -> Image.Image:
+    """Open and fully decode a file or binary stream (EXIF orientation applied), or raise a DataError
+    naming it: :class:`ImageTooLargeError`, :class:`NotAnImageError` or :class:`CorruptImageError`."""
+    with _opened(source, max_pixels) as img:
+        img.load()  # decode now: a truncated file fails here, not later inside a worker
+        return ImageOps.exif_transpose(img)  # a copy, detached from the file handle
 
 
 def image_size_of(path: str | os.PathLike) -> tuple[int, int]:
-    """Width and height from the header only, so mask/image pairs are checked without decoding."""
-    try:
-        with Image.open(path) as img:
-            return img.size
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{path}: not an image file Pillow can read ({exc})") from None
+    """Width and height as :func:`open_image` returns them, from the header only (no decoding)."""
+    with _opened(path) as img:
+        width, height = img.size
+        orientation = img.getexif().get(_EXIF_ORIENTATION)
+    return (height, width) if orientation in _TRANSPOSING_ORIENTATIONS else (width, height)
 
 
 def to_channels(img: Image.Image, channels: int) -> Image.Image:

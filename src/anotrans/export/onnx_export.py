@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import warnings
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ from anotrans.export.metadata import (
 from anotrans.networks.registry import build_model_from_config
 from anotrans.scoring.scores import COMPONENT_NAMES, SCORE_FORMULAS, ScoreConfig, Scorer, compute_components
 from anotrans.training import checkpoint as ckpt
+from anotrans.utils.files import atomic_write_bytes, read_json
 
 PRECISIONS = dict(zip(EXPORT_PRECISIONS, (torch.float32, torch.float16), strict=True))
 
@@ -63,13 +65,11 @@ class ScoringGraph(nn.Module):
 
 def run_info(run_dir: str | Path, precision: str = "fp32") -> ModelInfo:
     """The metadata of a finished run (what its export carries and the server describes)."""
-    from anotrans import __version__
-
     if precision not in PRECISIONS:
         raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    saved = ckpt.read_json(Path(run_dir) / ckpt.CONFIG_FILE)
+    saved = read_json(Path(run_dir) / ckpt.CONFIG_FILE)
     formula = SCORE_FORMULAS[saved["score"]["score"]]
-    return ModelInfo.from_run_config(saved, str(run_dir), formula, precision, __version__)
+    return ModelInfo.from_run_config(saved, str(run_dir), formula, precision, version("anotrans"))
 
 
 def load_run_graph(run_dir: str | Path, precision: str = "fp32") -> tuple[ScoringGraph, ModelInfo]:
@@ -164,7 +164,7 @@ def export_run(
     suffix = "" if precision == "fp32" else f"-{precision}"
     path = Path(out) if out is not None else Path(run_dir) / f"model{suffix}.onnx"
     data = to_onnx(graph, info, opset).SerializeToString()
-    ckpt.atomic_write_bytes(path, data)
+    atomic_write_bytes(path, data)
     differences = {}
     if check_images:
         rng = np.random.default_rng(0)

@@ -2,23 +2,22 @@
 
 Reading order: :func:`fit` → ``_run_epoch`` (one pass over the training normals) → ``_end_epoch``
 (validation, optional test AUROC, epoch log, resume state) → ``_finish`` (threshold from validation,
-test metrics, model and config files).
+test metrics, model and config files). What a resume checkpoint holds: ``training.state``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from anotrans.data.loader import make_loader
 from anotrans.data.spec import DataSpec, DataSplits
 from anotrans.networks.registry import AnomalyGAN
 from anotrans.scoring.reference import REFERENCE_BATCH_SIZE, reference_protocol_auroc
@@ -26,8 +25,12 @@ from anotrans.scoring.report import auroc_by_score, evaluate, mean_components, s
 from anotrans.scoring.scores import ScoreConfig, Scorer, ScoreTable, available_scores, score_batches
 from anotrans.training import checkpoint as ckpt
 from anotrans.training.config import TrainConfig
-from anotrans.training.reproducibility import restore_rng_state, rng_state, seed_everything
+from anotrans.training.reproducibility import seed_everything
+from anotrans.training.runlock import run_lock
+from anotrans.training.state import EpochProgress, EpochState, load_state, save_state
 from anotrans.training.steps import GanUpdater
+from anotrans.utils.devices import resolve_device
+from anotrans.utils.files import atomic_write_bytes, write_json
 
 log = logging.getLogger(__name__)
 
@@ -42,41 +45,12 @@ REFERENCE_NOTE = (
 )
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def make_loader(
-    dataset: Dataset,
-    batch_size: int,
-    workers: int = 0,
-    shuffle: bool = False,
-    seed: int = 0,
-    drop_last: bool = False,
-) -> DataLoader:
-    """The one DataLoader recipe: a seeded shuffle order, so epoch e shuffles alike after a resume."""
-    generator = torch.Generator().manual_seed(seed) if shuffle else None
-    if workers > 0 and hasattr(dataset, "preload"):
-        # Decode once here: forked workers inherit the filled memo instead of decoding every epoch.
-        dataset.preload()
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        num_workers=workers,
-        generator=generator,
-        drop_last=drop_last,
-        persistent_workers=False,
-    )
-
-
 def run_config(
     model: AnomalyGAN, spec: DataSpec, train: TrainConfig, score: ScoreConfig, scorer: Scorer | None = None
 ) -> dict[str, Any]:
     """config.json: everything that rebuilds and explains the run; ``normalisation`` once training ends."""
     return {
+        "format_version": ckpt.CONFIG_FORMAT,
         "model": model.config_dict(),
         "data": spec.to_dict(),
         "training": train.to_dict(),
@@ -84,16 +58,6 @@ def run_config(
         "normalisation": None if scorer is None else scorer.stats,
         "threshold": None if scorer is None else scorer.threshold,
     }
-
-
-@dataclasses.dataclass
-class _EpochState:
-    epoch: int = 0  # completed epochs
-    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    best_val: float | None = None
-    best_epoch: int | None = None
-    train_seconds: float = 0.0
-    images_seen: int = 0
 
 
 class Trainer:
@@ -118,16 +82,27 @@ class Trainer:
         self.model.to(self.device)
         self.updater = GanUpdater(model, config, self.device)
         self.formulas = available_scores(model)
-        self.state = _EpochState()
+        self.state = EpochState()
+        self.progress: EpochProgress | None = None  # set by a resume in the middle of an epoch
         self.tensorboard = None
 
     def fit(self, resume: bool = False) -> dict[str, Any]:
-        seed_everything(self.config.seed, self.config.deterministic)
+        """Train (holding the run directory's lock, so a second process cannot write into it)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        with run_lock(self.run_dir):
+            return self._fit(resume)
+
+    def _fit(self, resume: bool) -> dict[str, Any]:
+        seed_everything(self.config.seed, self.config.deterministic)
         if resume:
             self._resume()
-        else:
-            ckpt.write_json(self.run_dir / ckpt.CONFIG_FILE, self._config())
+        else:  # a fresh run: an older run's checkpoint here must never be resumed into this one
+            for stale in (ckpt.CONFIG_FILE, ckpt.STATE_FILE):  # config first: no config, nothing to resume
+                (self.run_dir / stale).unlink(missing_ok=True)
+            write_json(self.run_dir / ckpt.CONFIG_FILE, self._config())
+        if self.splits.info.get("skipped_files"):
+            text = "".join(f"{line}\n" for line in self.splits.info["skipped_files"])
+            atomic_write_bytes(self.run_dir / ckpt.SKIPPED_FILE, text.encode())
         self.tensorboard = _tensorboard_writer(self.run_dir)
         threads = torch.get_num_threads()
         if self.config.threads:
@@ -151,15 +126,16 @@ class Trainer:
         if not state_path.exists():
             log.info("no completed epoch in %s: starting from the beginning", self.run_dir)
             return
-        rng_tensors, meta = ckpt.load_training_state(state_path, self.model, self.updater.optimizers)
-        restore_rng_state(rng_tensors, meta["rng"])
-        self.state = _EpochState(**meta["epoch_state"])
-        log.info("resuming %s after epoch %d", self.run_dir, self.state.epoch)
+        self.state, self.progress = load_state(state_path, self.updater)
+        done = f" and {self.progress.batches} updates" if self.progress else ""
+        log.info("resuming %s after epoch %d%s", self.run_dir, self.state.epoch, done)
 
     def _run_epoch(self, epoch: int) -> dict[str, float]:
         self.model.train()
         data = self.splits.train
         batch = min(self.config.batch_size, len(data))
+        per_epoch = len(data) // batch
+        progress, self.progress = self.progress or EpochProgress(epoch), None
         loader = make_loader(
             data,
             batch,
@@ -167,11 +143,12 @@ class Trainer:
             shuffle=True,
             seed=self.config.seed * 100_003 + epoch,
             drop_last=True,
+            skip=progress.batches * batch,
         )
-        sums: dict[str, float] = defaultdict(float)
-        n_batches, images, start = 0, 0, time.perf_counter()
+        start = time.perf_counter() - progress.seconds
         bar = tqdm(
-            total=len(loader) * batch,
+            total=per_epoch * batch,
+            initial=progress.images,
             unit="img",
             desc=f"epoch {epoch + 1}/{self.config.epochs}",
             disable=not self.config.progress,
@@ -182,29 +159,21 @@ class Trainer:
             for sample in loader:
                 x = sample["image"].to(self.device, non_blocking=True)
                 result = self.updater.step(x)
-                for key, value in result.losses.items():
-                    sums[key] += value
-                sums["skipped_updates"] += result.skipped
-                sums["d_reinits"] += result.d_reinit
-                n_batches += 1
-                images += x.shape[0]
+                progress.add(result, x.shape[0])
                 bar.update(x.shape[0])
                 bar.set_postfix({k: f"{v:.3g}" for k, v in result.losses.items()})
+                every, step = self.config.checkpoint_every, epoch * per_epoch + progress.batches
+                if every and step % every == 0 and progress.batches < per_epoch:
+                    progress.seconds = time.perf_counter() - start
+                    save_state(self.run_dir / ckpt.STATE_FILE, self.updater, self.state, progress)
         seconds = time.perf_counter() - start
         self.state.train_seconds += seconds
-        self.state.images_seen += images
-        means = {
-            f"loss_{k}": v / max(n_batches, 1)
-            for k, v in sums.items()
-            if k not in ("skipped_updates", "d_reinits")
-        }
+        self.state.images_seen += progress.images
         return {
-            **means,
-            "skipped_updates": int(sums["skipped_updates"]),
-            "d_reinits": int(sums["d_reinits"]),
+            **progress.record(),
             "lr": self.config.lr_at(epoch),
             "seconds": seconds,
-            "images_per_second": images / max(seconds, 1e-9),
+            "images_per_second": progress.images / max(seconds, 1e-9),
         }
 
     def _score(self, dataset: Dataset) -> ScoreTable:
@@ -235,17 +204,10 @@ class Trainer:
             for key, value in record.items():
                 if isinstance(value, (int, float)):
                     self.tensorboard.add_scalar(key, value, epoch + 1)
-        ckpt.atomic_write_bytes(
+        atomic_write_bytes(
             self.run_dir / ckpt.EPOCH_LOG, "".join(json.dumps(r) + "\n" for r in self.state.history).encode()
         )
-        rng_tensors, rng_meta = rng_state()
-        ckpt.save_training_state(
-            self.run_dir / ckpt.STATE_FILE,
-            self.model,
-            self.updater.optimizers,
-            rng_tensors,
-            {"rng": rng_meta, "epoch_state": dataclasses.asdict(self.state)},
-        )
+        save_state(self.run_dir / ckpt.STATE_FILE, self.updater, self.state)
 
     def _finish(self) -> dict[str, Any]:
         if self.config.select_epoch == "val":
@@ -259,6 +221,7 @@ class Trainer:
             else self.state.epoch,
             "n_train": len(self.splits.train),
             "n_val": len(val),
+            "num_skipped_files": len(self.splits.info.get("skipped_files", [])),
             "threshold": scorer.threshold,
             "train_seconds": self.state.train_seconds,
             "train_images_per_second": self.state.images_seen / max(self.state.train_seconds, 1e-9),
@@ -272,7 +235,7 @@ class Trainer:
                 test_seconds=seconds,
                 test_images_per_second=len(test) / max(seconds, 1e-9),
             )
-            ckpt.atomic_write_bytes(self.run_dir / ckpt.SCORES_FILE, scores_csv(scorer, test).encode())
+            atomic_write_bytes(self.run_dir / ckpt.SCORES_FILE, scores_csv(scorer, test).encode())
         per_epoch = [
             r["test_image_auroc_by_score"][scorer.config.score]
             for r in self.state.history
@@ -290,8 +253,8 @@ class Trainer:
             metrics["image_auroc_reference_protocol_max_over_epochs"] = max(reference)
             metrics["image_auroc_reference_protocol_note"] = REFERENCE_NOTE
         ckpt.save_weights(self.run_dir / ckpt.MODEL_FILE, self.model)
-        ckpt.write_json(self.run_dir / ckpt.METRICS_FILE, metrics)
-        ckpt.write_json(self.run_dir / ckpt.CONFIG_FILE, self._config(scorer))
+        write_json(self.run_dir / ckpt.METRICS_FILE, metrics)
+        write_json(self.run_dir / ckpt.CONFIG_FILE, self._config(scorer))
         return metrics
 
 

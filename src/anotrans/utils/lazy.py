@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -32,4 +33,12 @@ def lazy_exports(
     def __dir__() -> list[str]:
         return sorted({*vars(sys.modules[package]), *exports})
 
+    class LazyPackage(types.ModuleType):
+        def __setattr__(self, name: str, value: Any) -> None:
+            # Importing a submodule named like an export (anotrans.demo, the module of anotrans.demo the
+            # function) binds the module on the package; keep the export reachable instead.
+            if not (name in exports and isinstance(value, types.ModuleType)):
+                super().__setattr__(name, value)
+
+    sys.modules[package].__class__ = LazyPackage
     return __getattr__, __dir__
