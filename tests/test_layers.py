@@ -5,7 +5,8 @@ function or as a relative import, is seen. Layers, lowest first (a module import
 lower ones, and no two top-level parts import each other, directly or in a loop):
 
     errors, utils  <-  networks  <-  data, scoring  <-  training
-                   <-  api, config, demo, detector, export, serving, report  <-  cli, benchmark
+                   <-  api, config, demo, detector, export, serving, report  <-  cli, cli_deploy, benchmark
+                   <-  console (the entry point)
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ LAYERS: dict[str, int] = {
     **dict.fromkeys(("data", "scoring"), 2),
     "training": 3,
     **dict.fromkeys(("api", "config", "demo", "detector", "export", "serving", "report"), 4),
-    **dict.fromkeys(("cli", "benchmark", ROOT), 5),
+    **dict.fromkeys(("cli", "cli_deploy", "benchmark", ROOT), 5),
+    "console": 6,  # the entry point: picks the torch-free ONNX commands or the full CLI
 }
 
 

@@ -1,4 +1,4 @@
-"""``anotrans`` command line: train, test, predict, demo and models, over :mod:`anotrans.api`.
+"""``anotrans`` command line: train, test, predict, export, serve, demo and models, over :mod:`anotrans.api`.
 
 Options left out are not passed on, so the defaults live in one place (the config dataclasses) and a
 ``--config`` YAML file can supply any option that the command line does not.
@@ -6,35 +6,28 @@ Options left out are not passed on, so the defaults live in one place (the confi
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 import logging
-import os
-import sys
-import tempfile
-import traceback
 from pathlib import Path
 from typing import Any
 
 import click
-import torch
 
 from anotrans import api
 from anotrans.allocator import keep_freed_memory
 from anotrans.benchmark.command import benchmark_command
+from anotrans.cli_deploy import ErrorGroup, export, predict, serve
 from anotrans.config import parse_key_values
 from anotrans.data.spec import DATA_KINDS, PROTOCOLS, DataSpec
 from anotrans.demo import DEMO_OPTIONS
 from anotrans.demo import demo as run_demo
 from anotrans.detector import Detector, load
-from anotrans.errors import AnotransError, ConfigError
+from anotrans.errors import ConfigError
 from anotrans.networks import list_models, model_description
 from anotrans.scoring.report import SCORES_FILE
 from anotrans.scoring.scores import AUTO_SCORE, SCORE_FORMULAS, SCORE_NORMS, ScoreConfig
 from anotrans.training.config import DEVICES, EPOCH_SELECTIONS, PRECISIONS, TrainConfig
-from anotrans.utils.files import atomic_write_bytes
 
 _DEFAULTS = {
     f.name: f.default
@@ -171,51 +164,7 @@ def _given(options: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-class UserError(click.ClickException):
-    """An AnotransError shown as ``error: ...`` with exit code 2 and no traceback."""
-
-    exit_code = 2
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
-
-
-class InternalError(click.ClickException):
-    """An unexpected exception: one line on the terminal, the full traceback in a crash log file."""
-
-    exit_code = 1
-
-    def __init__(self, exc: BaseException) -> None:
-        fd, path = tempfile.mkstemp(prefix="anotrans-crash-", suffix=".log")
-        with os.fdopen(fd, "w") as f:
-            f.write(f"anotrans {' '.join(sys.argv[1:])}\n\n")
-            f.write("".join(traceback.format_exception(exc)))
-        super().__init__(
-            f"internal error ({type(exc).__name__}: {exc}); the full traceback is in {path} "
-            "(please attach it to a bug report)"
-        )
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
-
-
-class _Group(click.Group):
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except AnotransError as exc:
-            raise UserError(str(exc)) from exc
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
-            raise
-        except OSError as exc:
-            if exc.filename is None:
-                raise InternalError(exc) from exc
-            raise UserError(f"{exc.filename}: {exc.strerror or exc}") from exc  # permissions, folders
-        except Exception as exc:
-            raise InternalError(exc) from exc
-
-
-@click.group(cls=_Group)
+@click.group(cls=ErrorGroup)
 @click.version_option(package_name="anotrans")
 @click.option("-v", "--verbose", is_flag=True, help="Log every epoch and every skipped update.")
 def cli(verbose: bool) -> None:
@@ -322,62 +271,6 @@ def test(run_dir: str, out: str | None, device: str, precision: str, save_maps: 
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(file_okay=False))
-@click.argument("images", nargs=-1, required=True)
-@click.option(
-    "--out", "out", type=click.Path(file_okay=False), help="Write predictions.csv and heat maps here."
-)
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
-@_INFERENCE_PRECISION
-@click.option(
-    "--save-maps",
-    is_flag=True,
-    help="Also write each image's raw float map (OUT/maps/NNNNN_name.npy) and overlay PNG at its own size.",
-)
-def predict(
-    run_dir: str, images: tuple[str, ...], out: str | None, device: str, precision: str, save_maps: bool
-) -> None:
-    """Score images or folders: a CSV of path, score (0.5 = threshold), raw score, label, pixel threshold
-    and anomalous area (the share of the map above the pixel threshold)."""
-    from anotrans.scoring.visualize import save_panel  # matplotlib: imported only when drawing
-
-    if save_maps and out is None:
-        raise ConfigError("--save-maps needs --out, the folder to write the maps to")
-    detector = load(run_dir, device, precision)
-    pixel_threshold = detector.scorer.pixel_threshold
-    rows = [["path", "score", "raw_score", "label", "pixel_threshold", "anomalous_area"]]
-    out_dir = None if out is None else Path(out)
-    for part in detector.iter_predict(list(images), keep_images=out_dir is not None):
-        for i, path in enumerate(part.paths):
-            rows.append(
-                [path, f"{part.scores[i]:.6f}", f"{part.raw_scores[i]:.8g}", str(part.labels[i]),
-                 "" if pixel_threshold is None else f"{pixel_threshold:.8g}",
-                 "" if part.areas is None else f"{part.areas[i]:.6f}"]
-            )  # fmt: skip
-            if save_maps:
-                detector.write_maps(
-                    out_dir / "maps", len(rows) - 2, path, torch.from_numpy(part.images[i]),
-                    torch.from_numpy(part.maps[i]),
-                )  # fmt: skip
-            if out_dir is not None:
-                (out_dir / "heatmaps").mkdir(parents=True, exist_ok=True)
-                label = "abnormal" if part.labels[i] else "normal"
-                save_panel(
-                    out_dir / "heatmaps" / f"{len(rows) - 2:05d}_{Path(path).stem}.png",
-                    part.images[i],
-                    part.reconstructions[i],
-                    part.maps[i],
-                    detector.scorer.stats["map_vmax"],
-                    f"{Path(path).name}: score {part.scores[i]:.3f} ({label})",
-                )
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
-    click.echo(buf.getvalue(), nl=False)
-    if out_dir is not None:
-        atomic_write_bytes(out_dir / "predictions.csv", buf.getvalue().encode())
-
-
-@cli.command()
 @click.option("--out", "out", type=click.Path(file_okay=False), default="runs/demo", show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=DEMO_OPTIONS["epochs"], show_default=True)
 @click.option("--seed", type=int, default=DEMO_OPTIONS["seed"], show_default=True)
@@ -411,6 +304,8 @@ def models() -> None:
 
 
 cli.add_command(benchmark_command)
+for _command in (predict, export, serve):
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -16,51 +15,24 @@ from torch.utils.data import Dataset
 from anotrans.config import read_run_config
 from anotrans.data import build_splits
 from anotrans.data.images import (
-    conform,
+    expand_inputs,
     image_size_of,
-    list_images,
-    load_image,
+    model_input,
     open_image,
     set_max_image_pixels,
     to_channels,
 )
 from anotrans.data.loader import make_loader
 from anotrans.data.spec import DataSpec
-from anotrans.data.transforms import to_tensor
 from anotrans.errors import CheckpointError, ConfigError, DataError
 from anotrans.networks.registry import AnomalyGAN, build_model_from_config
-from anotrans.scoring.maps import MapCollector, anomalous_area, upsample
+from anotrans.scoring.maps import MapCollector, upsample
+from anotrans.scoring.predictions import Prediction
 from anotrans.scoring.report import evaluate, run_files
 from anotrans.scoring.scores import Scorer, available_scores, compute_components, eval_mode, score_batches
 from anotrans.training import checkpoint as ckpt
 from anotrans.utils.devices import resolve_device
 from anotrans.utils.files import atomic_write_bytes, write_json
-
-
-@dataclasses.dataclass
-class Prediction:
-    """Per-image results: ``scores`` in [0, 1] with 0.5 the decision boundary, ``labels`` 1 = abnormal.
-
-    ``maps`` are the anomaly maps [N, H, W] at the model's resolution (``input_map`` upsamples one to
-    its image's own size, ``sizes``); ``areas``: the share of each map above the saved pixel threshold
-    (None for runs saved without one); ``reconstructions`` [N, C, H, W] in [-1, 1] and ``images`` (the
-    model inputs) only when asked for.
-    """
-
-    paths: list[str]
-    scores: np.ndarray
-    raw_scores: np.ndarray
-    labels: np.ndarray
-    maps: np.ndarray
-    sizes: list[tuple[int, int]] = dataclasses.field(default_factory=list)
-    areas: np.ndarray | None = None
-    reconstructions: np.ndarray | None = None
-    images: np.ndarray | None = None
-
-    def input_map(self, i: int) -> np.ndarray:
-        """Image ``i``'s anomaly map at its own (height, width), bilinearly upsampled."""
-        return upsample(torch.from_numpy(self.maps[i : i + 1]), self.sizes[i])[0].numpy()
-
 
 ImageLike = str | Path | Image.Image | torch.Tensor
 
@@ -109,22 +81,15 @@ class Detector:
         scorer = Scorer(run.score, run.normalisation)
         return cls(model, scorer, run.data, resolve_device(device), run.training.batch_size, precision)
 
-    def _inputs(self, images: ImageLike | Sequence[ImageLike]) -> list[tuple[str, ImageLike]]:
-        """Flatten folders, single items and batched tensors into (name, item) pairs."""
-        if isinstance(images, torch.Tensor) and images.dim() == 4:
-            images = list(images)
-        if isinstance(images, (str, Path, Image.Image, torch.Tensor)):
-            images = [images]
-        items: list[tuple[str, ImageLike]] = []
-        for i, item in enumerate(images):
-            if isinstance(item, (str, Path)) and Path(item).is_dir():
-                found = list_images(item)
-                if not found:
-                    raise DataError(f"{item}: no image files in this folder")
-                items.extend((p, p) for p in found)
-            else:
-                items.append((str(item) if isinstance(item, (str, Path)) else f"#{i}", item))
-        return items
+    @property
+    def pixel_threshold(self) -> float | None:
+        """The segmentation threshold on map values (None for runs saved before pixel maps existed)."""
+        return self.scorer.pixel_threshold
+
+    @property
+    def map_vmax(self) -> float:
+        """Top of the heat maps' fixed colour scale (fitted on validation normals)."""
+        return self.scorer.stats["map_vmax"]
 
     def _own_size(self, item: ImageLike) -> tuple[int, int]:
         """(height, width) of the input as given: a file's or PIL image's own size, a tensor's."""
@@ -137,7 +102,12 @@ class Detector:
         return height, width
 
     def write_maps(
-        self, folder: str | Path, index: int, item: ImageLike, x: torch.Tensor, map_: torch.Tensor
+        self,
+        folder: str | Path,
+        index: int,
+        item: ImageLike,
+        x: torch.Tensor | np.ndarray,
+        map_: torch.Tensor | np.ndarray,
     ) -> None:
         """Save one image's map at its own resolution: ``NNNNN_name.npy`` (the raw float map) and
         ``NNNNN_name.png`` (its overlay, one fixed colour scale for every image of the run).
@@ -146,6 +116,8 @@ class Detector:
         input [C, H, W] in [-1, 1], overlaid when ``item`` is no file.
         """
         from anotrans.scoring.visualize import map_file_stem, map_files  # matplotlib: only when drawing
+
+        x, map_ = torch.as_tensor(x), torch.as_tensor(map_)
 
         if isinstance(item, (str, Path)) and Path(item).is_file():
             original = np.asarray(to_channels(open_image(item), 3))
@@ -161,22 +133,15 @@ class Detector:
             atomic_write_bytes(Path(folder) / file_name, data)
 
     def _tensor(self, item: ImageLike) -> torch.Tensor:
-        size, channels = self.spec.image_size, self.spec.channels
-        if isinstance(item, (str, Path)):
-            return load_image(item, size, channels)
-        if isinstance(item, Image.Image):
-            return to_tensor(conform(item, size, channels))
-        if tuple(item.shape) != (channels, size, size):
-            raise DataError(
-                f"a tensor image must be [{channels}, {size}, {size}] in [-1, 1], got {list(item.shape)}"
-            )
-        return item.float()
+        if isinstance(item, torch.Tensor):
+            item = item.detach().float().cpu()
+        return torch.from_numpy(model_input(item, self.spec.image_size, self.spec.channels))
 
     def iter_predict(
         self, images: ImageLike | Sequence[ImageLike], keep_images: bool = False
     ) -> Iterator[Prediction]:
         """Predictions batch by batch, so a large folder never sits in memory at once."""
-        items = self._inputs(images)
+        items = expand_inputs(images)
         for start in range(0, len(items), self.batch_size):
             chunk = items[start : start + self.batch_size]
             x = torch.stack([self._tensor(item) for _, item in chunk]).to(self.device)
@@ -185,19 +150,14 @@ class Detector:
                 comp = compute_components(
                     self.model, x.to(self.dtype), config.smoothing_sigma, config.tile_stride
                 )
-            raw = self.scorer.raw(comp.arrays())
-            maps = comp.maps.cpu().numpy()
-            pixel_threshold = self.scorer.pixel_threshold
-            yield Prediction(
-                paths=[name for name, _ in chunk],
-                scores=self.scorer.normalise(raw),
-                raw_scores=raw,
-                labels=(raw > self.scorer.threshold).astype(np.int64),
-                maps=maps,
+            yield Prediction.from_raw(
+                [name for name, _ in chunk],
+                self.scorer.raw(comp.arrays()),
+                self.scorer.stats,
+                comp.maps.cpu().numpy(),
+                comp.reconstructions.cpu().numpy() if keep_images else None,
+                x.cpu().numpy() if keep_images else None,
                 sizes=[self._own_size(item) for _, item in chunk],
-                areas=None if pixel_threshold is None else anomalous_area(maps, pixel_threshold),
-                reconstructions=comp.reconstructions.cpu().numpy() if keep_images else None,
-                images=x.cpu().numpy() if keep_images else None,
             )
 
     def predict(self, images: ImageLike | Sequence[ImageLike], keep_images: bool = False) -> Prediction:
@@ -205,15 +165,7 @@ class Detector:
         parts = list(self.iter_predict(images, keep_images))
         if not parts:
             raise DataError("predict got no images")
-        arrays = {}
-        for name in ("scores", "raw_scores", "labels", "maps", "areas", "reconstructions", "images"):
-            values = [getattr(part, name) for part in parts]
-            arrays[name] = None if values[0] is None else np.concatenate(values)
-        return Prediction(
-            paths=[p for part in parts for p in part.paths],
-            sizes=[s for part in parts for s in part.sizes],
-            **arrays,
-        )
+        return Prediction.concatenate(parts)
 
     def score(self, images: ImageLike | Sequence[ImageLike]) -> np.ndarray:
         """Just the [0, 1] scores (0.5 = threshold)."""

@@ -10,13 +10,13 @@ import torch
 
 from anotrans.scoring.maps import (
     MAP_KINDS,
-    anomalous_area,
     anomaly_map,
     gaussian_blur,
     pixel_threshold,
     upsample,
 )
 from anotrans.scoring.metrics import PixelSample
+from anotrans.scoring.predictions import anomalous_area
 from anotrans.scoring.scores import ScoreConfig, Scorer
 from anotrans.scoring.visualize import heat_rgb, overlay
 

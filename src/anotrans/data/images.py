@@ -1,12 +1,14 @@
 """Decoding one image or mask file into a uint8 array of the model's size and channel count.
 
-Every reader and ``predict`` go through these functions, so every image in the project is converted
-the same way and every bad file fails with the same kind of message (a DataError naming the path).
+Every reader, ``predict``, the ONNX runtime and the server go through these functions, so every image in
+the project is converted the same way and every bad file fails with the same kind of message (a
+DataError naming the path). numpy and Pillow only: the torch-free ONNX predictor imports this module.
 
 Two decisions apply to every file:
-- A pixel cap (``max_image_pixels``, default 64 Mpx): the header's width x height is checked before
-  any pixel is decoded, so a small file claiming a huge image (a decompression bomb) is refused
-  instead of filling memory. Pillow's own bomb check is set to the same cap; its error is a DataError.
+- A pixel cap (``max_image_pixels``, default 64 Mpx; the server passes its own ``--max-pixels``): the
+  header's width x height is checked before any pixel is decoded, so a small file claiming a huge
+  image (a decompression bomb) is refused instead of filling memory. Pillow's own bomb check is set to
+  the same cap; its error is a DataError.
 - EXIF orientation is applied (``ImageOps.exif_transpose``): a camera JPEG is read the way viewers
   show it and masks are drawn on, not sideways.
 """
@@ -16,14 +18,13 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from anotrans.data.transforms import to_tensor
 from anotrans.errors import ConfigError, DataError
 
 IMAGE_EXTENSIONS = frozenset(
@@ -48,6 +49,18 @@ def set_max_image_pixels(limit: int) -> None:
         raise ConfigError(f"max_image_pixels must be a positive integer, got {limit!r}")
     _max_pixels = limit
     Image.MAX_IMAGE_PIXELS = limit
+
+
+class NotAnImageError(DataError):
+    """Pillow recognises no image format in the file (the server answers 415)."""
+
+
+class CorruptImageError(DataError):
+    """A recognised format whose data is truncated or broken (the server answers 422)."""
+
+
+class ImageTooLargeError(DataError):
+    """More pixels than allowed, found from the header before anything is decoded (the server: 413)."""
 
 
 def check_geometry(image_size: int, channels: int) -> None:
@@ -76,44 +89,51 @@ def list_images(folder: str | os.PathLike, exclude: tuple[str, ...] = ()) -> lis
     return sorted(found)
 
 
-def _bomb(path: str | os.PathLike, problem: str) -> DataError:
-    return DataError(
-        f"{path}: {problem} (max_image_pixels / --max-image-pixels; refused undecoded as a possible "
-        "decompression bomb, raise the cap if the file is real)"
+def _bomb(name: str | os.PathLike, problem: str, option: str) -> ImageTooLargeError:
+    return ImageTooLargeError(
+        f"{name}: {problem} ({option}; refused undecoded as a possible decompression bomb, raise the cap "
+        "if the file is real)"
     )
 
 
 @contextlib.contextmanager
-def _opened(path: str | os.PathLike) -> Iterator[Image.Image]:
-    """``Image.open`` with the pixel cap checked on the header; every failure a DataError naming ``path``."""
+def _opened(source: str | os.PathLike | BinaryIO, max_pixels: int | None = None) -> Iterator[Image.Image]:
+    """``Image.open`` with the pixel cap checked on the header; every failure a DataError naming the file.
+
+    ``max_pixels`` overrides the process-wide cap (:func:`set_max_image_pixels`) for this file.
+    """
+    name = source if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "image")
+    cap = _max_pixels if max_pixels is None else max_pixels
+    option = "max_image_pixels / --max-image-pixels" if max_pixels is None else "the server's --max-pixels"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the check below refuses it
-            with Image.open(path) as img:
+            with Image.open(source) as img:
                 width, height = img.size
-                if width * height > _max_pixels:
+                if width * height > cap:
                     raise _bomb(
-                        path, f"{width}x{height} = {width * height} pixels is over the cap of {_max_pixels}"
+                        name, f"{width}x{height} = {width * height} pixels is over the cap of {cap}", option
                     )
                 yield img
     except DataError:
-        raise
+        raise  # a DataError is a ValueError too: keep it out of the clauses below
     except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
+        raise DataError(f"{name}: file not found") from None
     except IsADirectoryError:
-        raise DataError(f"{path}: is a folder, expected an image file") from None
+        raise DataError(f"{name}: is a folder, expected an image file") from None
     except UnidentifiedImageError:
-        raise DataError(f"{path}: not an image file Pillow can read") from None
+        raise NotAnImageError(f"{name}: not an image file Pillow can read") from None
     except Image.DecompressionBombError as exc:  # Pillow's own check, at twice the cap (some plugins)
-        raise _bomb(path, f"{exc} (over the cap of {_max_pixels})") from None
+        raise _bomb(name, f"{exc} (over the cap of {cap})", option) from None
     except (OSError, SyntaxError, ValueError, TypeError, IndexError, KeyError, EOFError) as exc:
         # Pillow's plugins raise any of these on malformed headers or data (found by fuzzing).
-        raise DataError(f"{path}: truncated or corrupt image ({type(exc).__name__}: {exc})") from None
+        raise CorruptImageError(f"{name}: truncated or corrupt image ({type(exc).__name__}: {exc})") from None
 
 
-def open_image(path: str | os.PathLike) -> Image.Image:
-    """Open and fully decode a file (EXIF orientation applied), or raise a DataError naming the path."""
-    with _opened(path) as img:
+def open_image(source: str | os.PathLike | BinaryIO, max_pixels: int | None = None) -> Image.Image:
+    """Open and fully decode a file or binary stream (EXIF orientation applied), or raise a DataError
+    naming it: :class:`ImageTooLargeError`, :class:`NotAnImageError` or :class:`CorruptImageError`."""
+    with _opened(source, max_pixels) as img:
         img.load()  # decode now: a truncated file fails here, not later inside a worker
         return ImageOps.exif_transpose(img)  # a copy, detached from the file handle
 
@@ -171,9 +191,54 @@ def read_mask(path: str | os.PathLike, image_size: int) -> np.ndarray:
     return binarize_mask(np.asarray(img, dtype=np.uint8))
 
 
-def load_image(path: str | os.PathLike, image_size: int, channels: int = 3) -> torch.Tensor:
+def to_model_range(image: np.ndarray) -> np.ndarray:
+    """uint8 [H, W, C] -> float32 [C, H, W] in [-1, 1] via x / 127.5 - 1 (0 -> -1, 255 -> 1)."""
+    scaled = np.array(image.transpose(2, 0, 1), dtype=np.float32)
+    scaled /= 127.5
+    scaled -= 1.0
+    return scaled
+
+
+def read_model_input(path: str | os.PathLike, image_size: int, channels: int = 3) -> np.ndarray:
     """One user file as float32 [C, H, W] in [-1, 1], preprocessed exactly like the training data."""
     check_geometry(image_size, channels)
     if Path(path).is_dir():
         raise DataError(f"{path}: is a folder, expected an image file")
-    return to_tensor(read_image(path, image_size, channels))
+    return to_model_range(read_image(path, image_size, channels))
+
+
+def expand_inputs(images: Any) -> list[tuple[str, Any]]:
+    """What ``predict`` accepts, flattened to (name, item) pairs: paths, folders (every image below
+    them), PIL images, [C, H, W] arrays/tensors, [B, C, H, W] batches, or a sequence of these."""
+    if getattr(images, "ndim", None) == 4:
+        images = list(images)
+    if isinstance(images, (str, os.PathLike, Image.Image)) or getattr(images, "ndim", None) == 3:
+        images = [images]
+    if not isinstance(images, Sequence):
+        raise DataError(f"predict takes paths, folders, PIL images or arrays, got {type(images).__name__}")
+    items: list[tuple[str, Any]] = []
+    for i, item in enumerate(images):
+        if isinstance(item, (str, os.PathLike)) and Path(item).is_dir():
+            found = list_images(item)
+            if not found:
+                raise DataError(f"{item}: no image files in this folder")
+            items.extend((p, p) for p in found)
+        else:
+            items.append((str(item) if isinstance(item, (str, os.PathLike)) else f"#{i}", item))
+    return items
+
+
+def model_input(item: Any, image_size: int, channels: int) -> np.ndarray:
+    """One item of :func:`expand_inputs` as float32 [C, H, W] in [-1, 1] (arrays are taken as given)."""
+    if isinstance(item, (str, os.PathLike)):
+        return read_model_input(item, image_size, channels)
+    if isinstance(item, Image.Image):
+        check_geometry(image_size, channels)
+        return to_model_range(conform(item, image_size, channels))
+    array = np.asarray(item, dtype=np.float32)
+    if array.shape != (channels, image_size, image_size):
+        raise DataError(
+            f"an array image must be [{channels}, {image_size}, {image_size}] in [-1, 1], "
+            f"got {list(array.shape)}"
+        )
+    return array

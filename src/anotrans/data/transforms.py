@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 
+from anotrans.data.images import read_model_input, to_model_range
+
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """uint8 [H, W, C] -> float32 [C, H, W] in [-1, 1] via x / 127.5 - 1 (0 -> -1, 255 -> 1)."""
+    """uint8 [H, W, C] -> float32 [C, H, W] in [-1, 1] (:func:`to_model_range`, shared with ONNX predict)."""
     # numpy, not torch, does the arithmetic: torch's intra-op threads oversubscribe busy loader processes
-    scaled = np.array(image.transpose(2, 0, 1), dtype=np.float32)
-    scaled /= 127.5
-    scaled -= 1.0
-    return torch.from_numpy(scaled)
+    return torch.from_numpy(to_model_range(image))
+
+
+def load_image(path: str | os.PathLike, image_size: int, channels: int = 3) -> torch.Tensor:
+    """One user file as float32 [C, H, W] in [-1, 1], preprocessed exactly like the training data."""
+    return torch.from_numpy(read_model_input(path, image_size, channels))
 
 
 def mask_to_tensor(mask: np.ndarray) -> torch.Tensor:

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from anotrans.scoring.metrics import PixelSample
+from anotrans.scoring.predictions import anomalous_area
 
 
 def residual_map(model: nn.Module, x: Tensor, recon: Tensor) -> Tensor:
@@ -73,11 +74,6 @@ def upsample(maps: Tensor, size: tuple[int, int]) -> Tensor:
 def pixel_threshold(val_pixels: PixelSample, quantile: float) -> float:
     """The ``quantile`` of the validation normals' map pixels (a seeded sample when very many)."""
     return float(np.quantile(val_pixels.scores, quantile))
-
-
-def anomalous_area(maps: np.ndarray, threshold: float) -> np.ndarray:
-    """Share of each [B, H, W] map's pixels above the pixel threshold (the segmentation's area)."""
-    return (np.asarray(maps) > threshold).reshape(len(maps), -1).mean(axis=1)
 
 
 class MapCollector:

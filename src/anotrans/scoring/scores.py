@@ -20,6 +20,7 @@ from anotrans.networks.calling import discriminate, generate, has_latent_encoder
 from anotrans.scoring import tiling
 from anotrans.scoring.maps import DEFAULT_MAP, MAP_KINDS, MapCollector, gaussian_blur, pixel_threshold
 from anotrans.scoring.metrics import PixelSample
+from anotrans.scoring.predictions import normalise_scores
 from anotrans.scoring.structural import feature_extractor, feature_residual, ssim_residual, topk_mean
 from anotrans.utils.sections import Section
 
@@ -319,9 +320,8 @@ class Scorer:
         return self.stats.get("pixel_threshold")
 
     def normalise(self, raw: np.ndarray) -> np.ndarray:
-        """anomalib-style: (s - threshold) / (val_max - val_min) + 0.5, clipped to [0, 1]."""
-        span = max(self.stats["val_max"] - self.stats["val_min"], 1e-12)
-        return np.clip((raw - self.threshold) / span + 0.5, 0.0, 1.0)
+        """[0, 1] with 0.5 at the threshold (:func:`normalise_scores`, shared with the ONNX runtime)."""
+        return normalise_scores(raw, self.stats)
 
     def to_dict(self) -> dict[str, Any]:
         return {"config": self.config.to_dict(), "stats": self.stats}

@@ -57,5 +57,5 @@ def feature_residual(discriminator: nn.Module, x: Tensor, recon: Tensor) -> Tens
 def topk_mean(maps: Tensor, share: float = TOPK_SHARE) -> Tensor:
     """Mean of each map's highest ``share`` of pixels (at least one): [B, H, W] -> [B]."""
     flat = maps.flatten(1)
-    k = max(1, round(flat.shape[1] * share))
+    k = max(1, round(int(flat.shape[1]) * share))  # int(): a traced (ONNX) shape is a tensor
     return flat.topk(k, dim=1).values.mean(dim=1)

@@ -1,0 +1,1 @@
+"""HTTP serving of one model (FastAPI + uvicorn, the ``anotrans[serve]`` extra): :mod:`.app`."""
