@@ -33,13 +33,16 @@ from anotrans.scoring.scores import (
     score_batches,
 )
 from anotrans.training import checkpoint as ckpt
+from anotrans.training import distributed
 from anotrans.training.config import TrainConfig, known_fields
 from anotrans.training.reproducibility import seed_everything
 from anotrans.training.trainer import Trainer, make_loader, resolve_device
 
 # Options that may change when a run is resumed: they change neither the model nor the data (device and
 # threads may change float rounding).
-RESUMABLE_OPTIONS = frozenset({"epochs", "device", "workers", "threads", "progress"})
+RESUMABLE_OPTIONS = frozenset(
+    {"epochs", "device", "workers", "threads", "progress", "compile", "dist_timeout"}
+)
 _ALIASES = {"lambda": "score_lambda"}
 
 
@@ -123,8 +126,11 @@ def train(
         raise DataError(
             "the validation split is empty: the threshold needs held-out normals; raise --val-split"
         )
-    trainer = Trainer(model, splits, spec, train_cfg, score_cfg, run_dir)
-    return TrainResult(run_dir, trainer.fit(resume=resume))
+    # Under torchrun: one of several processes (training.distributed); otherwise a plain run.
+    device = resolve_device(train_cfg.device)
+    with distributed.launch(device, train_cfg.sync_bn, train_cfg.dist_timeout) as replicas:
+        trainer = Trainer(model, splits, spec, train_cfg, score_cfg, run_dir, replicas)
+        return TrainResult(run_dir, trainer.fit(resume=resume))
 
 
 # The demo: a small AnoTrans (embed dim 16 instead of 64, two patch merges instead of three, a
@@ -167,6 +173,8 @@ def demo(out: str | Path = "runs/demo", **overrides: Any) -> TrainResult:
         share = DEMO_OPTIONS["lr_decay_epochs"] / DEMO_OPTIONS["epochs"]
         options["lr_decay_epochs"] = round(options["epochs"] * share)
     result = train(out, **options)
+    if not distributed.main_process():
+        return result
     samples = make_synthetic(2 * DEMO_SAMPLES, DEMO_OPTIONS["image_size"], 3, (10_000, 1), anomaly_ratio=0.5)
     folder = Path(out) / "samples"
     folder.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from anotrans.data.spec import DataSpec, DataSplits
@@ -26,6 +26,7 @@ from anotrans.scoring.report import auroc_by_score, evaluate, mean_components, s
 from anotrans.scoring.scores import ScoreConfig, Scorer, ScoreTable, available_scores, score_batches
 from anotrans.training import checkpoint as ckpt
 from anotrans.training.config import TrainConfig
+from anotrans.training.distributed import Replicas
 from anotrans.training.reproducibility import restore_rng_state, rng_state, seed_everything
 from anotrans.training.steps import GanUpdater
 
@@ -55,19 +56,27 @@ def make_loader(
     shuffle: bool = False,
     seed: int = 0,
     drop_last: bool = False,
+    sampler: Sampler | None = None,
+    pin_memory: bool = False,
 ) -> DataLoader:
-    """The one DataLoader recipe: a seeded shuffle order, so epoch e shuffles alike after a resume."""
-    generator = torch.Generator().manual_seed(seed) if shuffle else None
+    """The one DataLoader recipe: a seeded shuffle order, so epoch e shuffles alike after a resume.
+
+    ``sampler`` (several processes) replaces the shuffle; the seeded generator still feeds the workers'
+    base seed, as in one process, so the global torch RNG advances alike. ``pin_memory`` for CUDA copies.
+    """
+    generator = torch.Generator().manual_seed(seed) if shuffle or sampler is not None else None
     if workers > 0 and hasattr(dataset, "preload"):
         # Decode once here: forked workers inherit the filled memo instead of decoding every epoch.
         dataset.preload()
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=shuffle,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
         num_workers=workers,
         generator=generator,
         drop_last=drop_last,
+        pin_memory=pin_memory,
         persistent_workers=False,
     )
 
@@ -107,6 +116,7 @@ class Trainer:
         config: TrainConfig,
         score_config: ScoreConfig,
         run_dir: str | Path,
+        replicas: Replicas | None = None,
     ) -> None:
         self.model = model
         self.splits = splits
@@ -114,9 +124,11 @@ class Trainer:
         self.config = config
         self.score_config = score_config
         self.run_dir = Path(run_dir)
-        self.device = resolve_device(config.device)
+        # Several processes (torchrun): rank 0 alone writes and shows progress (training.distributed).
+        self.replicas = replicas or Replicas(resolve_device(config.device))
+        self.device = self.replicas.device
         self.model.to(self.device)
-        self.updater = GanUpdater(model, config, self.device)
+        self.updater = GanUpdater(model, config, self.device, self.replicas)
         self.formulas = available_scores(model)
         self.state = _EpochState()
         self.tensorboard = None
@@ -126,9 +138,9 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if resume:
             self._resume()
-        else:
+        elif self.replicas.is_main:
             ckpt.write_json(self.run_dir / ckpt.CONFIG_FILE, self._config())
-        self.tensorboard = _tensorboard_writer(self.run_dir)
+        self.tensorboard = _tensorboard_writer(self.run_dir) if self.replicas.is_main else None
         threads = torch.get_num_threads()
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
@@ -160,13 +172,19 @@ class Trainer:
         self.model.train()
         data = self.splits.train
         batch = min(self.config.batch_size, len(data))
+        base_seed = self.config.seed * 100_003
+        sampler = self.replicas.train_sampler(data, base_seed)  # None in one process
+        if sampler is not None:
+            sampler.set_epoch(epoch)
         loader = make_loader(
             data,
-            batch,
+            self.replicas.local_batch(batch),
             self.config.workers,
             shuffle=True,
-            seed=self.config.seed * 100_003 + epoch,
+            seed=base_seed + epoch,
             drop_last=True,
+            sampler=sampler,
+            pin_memory=self.device.type == "cuda",
         )
         sums: dict[str, float] = defaultdict(float)
         n_batches, images, start = 0, 0, time.perf_counter()
@@ -174,7 +192,7 @@ class Trainer:
             total=len(loader) * batch,
             unit="img",
             desc=f"epoch {epoch + 1}/{self.config.epochs}",
-            disable=not self.config.progress,
+            disable=not (self.config.progress and self.replicas.is_main),
             leave=False,
             dynamic_ncols=True,
         )
@@ -187,8 +205,8 @@ class Trainer:
                 sums["skipped_updates"] += result.skipped
                 sums["d_reinits"] += result.d_reinit
                 n_batches += 1
-                images += x.shape[0]
-                bar.update(x.shape[0])
+                images += x.shape[0] * self.replicas.world_size
+                bar.update(x.shape[0] * self.replicas.world_size)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in result.losses.items()})
         seconds = time.perf_counter() - start
         self.state.train_seconds += seconds
@@ -208,8 +226,11 @@ class Trainer:
         }
 
     def _score(self, dataset: Dataset) -> ScoreTable:
-        loader = make_loader(dataset, self.config.batch_size, self.config.workers)
-        return score_batches(self.model, loader, self.score_config.smoothing_sigma, self.device)
+        """Scores of ``dataset``: each process scores a shard with rank 0's buffers, gathered in order."""
+        self.replicas.broadcast(self.model)
+        loader = make_loader(self.replicas.shard(dataset), self.config.batch_size, self.config.workers)
+        table = score_batches(self.model, loader, self.score_config.smoothing_sigma, self.device)
+        return self.replicas.gather(table)
 
     def _end_epoch(self, epoch: int, record: dict[str, Any]) -> None:
         val = self._score(self.splits.val)
@@ -227,9 +248,12 @@ class Trainer:
             self.state.best_val is None or record["val_recon"] < self.state.best_val
         ):
             self.state.best_val, self.state.best_epoch = record["val_recon"], epoch + 1
-            ckpt.save_weights(self.run_dir / ckpt.BEST_FILE, self.model)
+            if self.replicas.is_main:
+                ckpt.save_weights(self.run_dir / ckpt.BEST_FILE, self.model)
         self.state.history.append(record)
         self.state.epoch = epoch + 1
+        if not self.replicas.is_main:
+            return
         log.info("epoch %d: %s", epoch + 1, json.dumps(record))
         if self.tensorboard is not None:
             for key, value in record.items():
@@ -249,6 +273,7 @@ class Trainer:
 
     def _finish(self) -> dict[str, Any]:
         if self.config.select_epoch == "val":
+            self.replicas.barrier()  # rank 0's last best.safetensors is written
             ckpt.load_weights(self.run_dir / ckpt.BEST_FILE, self.model)
         val = self._score(self.splits.val)
         scorer = Scorer(self.score_config).fit(val.components)
@@ -272,7 +297,8 @@ class Trainer:
                 test_seconds=seconds,
                 test_images_per_second=len(test) / max(seconds, 1e-9),
             )
-            ckpt.atomic_write_bytes(self.run_dir / ckpt.SCORES_FILE, scores_csv(scorer, test).encode())
+            if self.replicas.is_main:
+                ckpt.atomic_write_bytes(self.run_dir / ckpt.SCORES_FILE, scores_csv(scorer, test).encode())
         per_epoch = [
             r["test_image_auroc_by_score"][scorer.config.score]
             for r in self.state.history
@@ -289,9 +315,10 @@ class Trainer:
         if reference:
             metrics["image_auroc_reference_protocol_max_over_epochs"] = max(reference)
             metrics["image_auroc_reference_protocol_note"] = REFERENCE_NOTE
-        ckpt.save_weights(self.run_dir / ckpt.MODEL_FILE, self.model)
-        ckpt.write_json(self.run_dir / ckpt.METRICS_FILE, metrics)
-        ckpt.write_json(self.run_dir / ckpt.CONFIG_FILE, self._config(scorer))
+        if self.replicas.is_main:
+            ckpt.save_weights(self.run_dir / ckpt.MODEL_FILE, self.model)
+            ckpt.write_json(self.run_dir / ckpt.METRICS_FILE, metrics)
+            ckpt.write_json(self.run_dir / ckpt.CONFIG_FILE, self._config(scorer))
         return metrics
 
 
