@@ -19,7 +19,8 @@ from anotrans.training.steps import GanUpdater
 
 def _without_batchnorm(module: nn.Module) -> nn.Module:
     for name, child in module.named_children():
-        setattr(module, name, nn.Identity() if isinstance(child, nn.BatchNorm2d) else _without_batchnorm(child))
+        replaced = nn.Identity() if isinstance(child, nn.BatchNorm2d) else _without_batchnorm(child)
+        setattr(module, name, replaced)
     return module
 
 

@@ -48,7 +48,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+from torch.utils.data import Dataset, DistributedSampler, Subset
 
 from anotrans.errors import AnotransError, ConfigError
 from anotrans.scoring.scores import Generated, ScoreTable, generate
@@ -74,7 +74,7 @@ def main_process() -> bool:
 
 
 class EpochSampler(DistributedSampler):
-    """DistributedSampler over the permutation that ``make_loader(shuffle=True, seed=s)`` draws in one process.
+    """DistributedSampler over the permutation ``make_loader(shuffle=True, seed=s)`` draws in one process.
 
     One process: a DataLoader with ``generator.manual_seed(s)`` first draws its workers' base seed from
     that generator, then ``randperm``. Drawing the same here makes each global batch of an N-process epoch
@@ -143,7 +143,7 @@ class Replicas:
         return batch_size // self.world_size
 
     def nets(self, model: nn.Module, compile_nets: bool = False) -> GanNets:
-        """G and D as one step calls them: DDP-wrapped over several processes, ``torch.compile``-d if asked."""
+        """G and D as a step calls them: DDP-wrapped over several processes, ``torch.compile``-d if asked."""
         if self.sync_bn:
             model.generator = nn.SyncBatchNorm.convert_sync_batchnorm(model.generator)
             model.discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(model.discriminator)
@@ -186,7 +186,7 @@ class Replicas:
         return EpochSampler(dataset, self.world_size, self.rank, shuffle=True, seed=seed, drop_last=True)
 
     def shard(self, dataset: Dataset) -> Dataset:
-        """A contiguous slice of ``dataset`` for this rank to score; :meth:`gather` puts them back in order."""
+        """A contiguous slice of ``dataset`` for this rank to score; :meth:`gather` puts them in order."""
         if not self.active:
             return dataset
         bounds = np.linspace(0, len(dataset), self.world_size + 1).astype(int)
@@ -214,8 +214,15 @@ def _env_int(name: str, default: int) -> int:
         raise ConfigError(f"environment variable {name} must be an integer, got {value!r}") from None
 
 
+def _collective_failure(exc: RuntimeError) -> bool:
+    """A failed collective: torch raises DistError, or (gloo's lost connections) a RuntimeError naming it."""
+    return isinstance(exc, dist.DistError) or any(k in str(exc) for k in ("gloo", "NCCL", "c10d"))
+
+
 @contextlib.contextmanager
-def launch(device: torch.device, sync_bn: bool = True, timeout_s: float = DEFAULT_TIMEOUT_S) -> Iterator[Replicas]:
+def launch(
+    device: torch.device, sync_bn: bool = True, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> Iterator[Replicas]:
     """This process's :class:`Replicas`, with the process group up while the block runs (torchrun's env).
 
     ``device`` is the resolved ``--device``: CUDA gives each process ``cuda:LOCAL_RANK`` and NCCL, CPU gloo.
@@ -230,7 +237,7 @@ def launch(device: torch.device, sync_bn: bool = True, timeout_s: float = DEFAUL
     if cuda:
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-    elif sync_bn:
+    elif sync_bn and rank == 0:
         log.warning(
             "--sync-bn: PyTorch's SyncBatchNorm runs on CUDA only, so on CPU each of the %d processes "
             "normalises its own share of the batch (training is no longer identical to one process)",
@@ -246,7 +253,9 @@ def launch(device: torch.device, sync_bn: bool = True, timeout_s: float = DEFAUL
         raise DistributedError(f"process {rank} of {world_size} could not join the others: {exc}") from exc
     try:
         yield Replicas(device, rank, world_size, local_rank, sync_bn=sync_bn and cuda)
-    except dist.DistError as exc:
+    except RuntimeError as exc:
+        if not _collective_failure(exc):
+            raise
         raise DistributedError(
             f"process {rank} of {world_size}: another training process failed or did not answer within "
             f"--dist-timeout {timeout_s:g} s ({type(exc).__name__}: {str(exc).splitlines()[0]})"
