@@ -192,9 +192,10 @@ def main() -> None:
         f"rate ({CPU_BF16_TRAIN_32PX} images/s, benchmarks/results/speed.md; target: >= 20x).",
         "",
     ]
+    text = "\n".join(lines)
+    print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    args.out.write_text(text)
 
 
 if __name__ == "__main__":

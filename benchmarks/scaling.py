@@ -124,7 +124,7 @@ def main() -> None:
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

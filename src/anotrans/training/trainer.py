@@ -228,7 +228,12 @@ class Trainer:
     def _score(self, dataset: Dataset) -> ScoreTable:
         """Scores of ``dataset``: each process scores a shard with rank 0's buffers, gathered in order."""
         self.replicas.broadcast(self.model)
-        loader = make_loader(self.replicas.shard(dataset), self.config.batch_size, self.config.workers)
+        loader = make_loader(
+            self.replicas.shard(dataset),
+            self.config.batch_size,
+            self.config.workers,
+            pin_memory=self.device.type == "cuda",
+        )
         table = score_batches(self.model, loader, self.score_config.smoothing_sigma, self.device)
         return self.replicas.gather(table)
 
