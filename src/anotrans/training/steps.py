@@ -10,6 +10,8 @@ Order and evaluation counts per batch (``d_steps`` = k):
      is not trained by G's loss, unlike the released code where D also minimised the latent term).
 So per batch: 1 G forward and 2k + 2 D forwards. D first follows the paper: "a relatively strong
 discriminator first". A non-finite loss skips that update (no optimiser step) and is counted.
+Under torchrun G and D run through DDP and every decision (skip, D re-init) and logged loss uses the
+loss averaged over the processes (training.distributed), so N processes take one process's steps.
 """
 
 from __future__ import annotations
