@@ -184,3 +184,15 @@ def test_python_dash_m_anotrans_runs_the_cli(
         runpy.run_module("anotrans", run_name="__main__")
     assert exit_info.value.code == 0
     assert "--sync-bn" in capsys.readouterr().out
+
+
+def test_sync_bn_converts_every_batchnorm_in_place() -> None:
+    """``sync_bn`` (set on CUDA only) swaps each BatchNorm for SyncBatchNorm, keeping its parameters."""
+    from anotrans.networks import build_model
+
+    model = build_model("ganomaly", image_size=16, ngf=8, nz=16, disc_ndf=8)
+    before = {name: p for name, p in model.named_parameters()}
+    Replicas(torch.device("cpu"), sync_bn=True).nets(model)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert norms and all(isinstance(m, torch.nn.SyncBatchNorm) for m in norms)
+    assert all(before[name] is p for name, p in model.named_parameters())
