@@ -25,9 +25,9 @@ Why N processes x B/N images give the one-process update on B images:
   mode, so rank 0's are copied to every rank before each scoring pass (:meth:`Replicas.broadcast`).
 - Scoring: each rank scores a contiguous shard of val/test in eval mode (a per-image computation) and the
   tables are gathered in rank order: the one-process table.
-- Random draws: every rank has the same seed, so their RNGs stay in step (D's re-initialisation is also
-  broadcast from rank 0). Per-image draws (``--masked-input``) are then alike on every rank's share of
-  the batch: equal in distribution to one process, not bitwise.
+- Random draws: every rank has the same seed and draws what one process draws, so the RNGs stay in step
+  with one process's: per-image draws (``--masked-input``) are made for the whole global batch and each
+  rank keeps its images' (:meth:`Replicas.as_global_batch`); D's re-initialisation is also broadcast.
 - Rank 0 alone writes files and shows progress bars; every rank reads a run directory to resume, so a
   run resumes with any process count that divides the batch.
 """
@@ -40,7 +40,7 @@ import datetime
 import inspect
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -167,6 +167,18 @@ class Replicas:
         total = values.detach().float().clone()
         dist.all_reduce(total)
         return total / self.world_size
+
+    def as_global_batch(self, fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+        """``fn`` (per-image random draws) applied as one process applies it to the global batch.
+
+        This rank's images sit at positions ``rank::world_size`` of each global batch (EpochSampler's
+        strided split), so ``fn`` sees them there among zeros and the same draws land on each image.
+        """
+        if not self.active:
+            return fn(x)
+        full = x.new_zeros((x.shape[0] * self.world_size, *x.shape[1:]))
+        full[self.rank :: self.world_size] = x
+        return fn(full)[self.rank :: self.world_size]
 
     def broadcast(self, module: nn.Module) -> None:
         """Give every process rank 0's parameters and buffers (after D's re-init, before scoring)."""

@@ -156,7 +156,8 @@ class GanUpdater:
 
     def step(self, x: Tensor) -> StepResult:
         model, skipped, d_reinit = self.model, 0, False
-        g_input = noise_patches(x, self.config.masked_input) if self.config.masked_input else x
+        p = self.config.masked_input
+        g_input = self.replicas.as_global_batch(lambda t: noise_patches(t, p), x) if p else x
         with self._autocast():
             gen = self.nets.generate(g_input)
         fake = gen.recon.detach()
