@@ -4,7 +4,7 @@
     python benchmarks/demo_seeds.py --paper                # paper schedule: no lr decay, no masked input
     python benchmarks/demo_seeds.py --seeds 0 1 2 --set epochs=40 --name e40
 
-Each seed trains `anotrans.api.DEMO_OPTIONS` (with ``--set`` overrides) in its own process with one
+Each seed trains `anotrans.demo.DEMO_OPTIONS` (with ``--set`` overrides) in its own process with one
 torch thread, as the demo does; the seed also draws the synthetic data. Writes
 benchmarks/results/demo-seeds[-NAME].md: per seed, every score formula's test AUROC and the default
 score's AUROC per defect kind (each kind's images against all normal ones), then mean, sample std and
@@ -35,8 +35,8 @@ PAPER_SCHEDULE = {"lr_decay_epochs": 0, "masked_input": 0.0}
 def run_seed(seed: int, overrides: dict[str, Any]) -> dict[str, Any]:
     """Train one seed in a temporary run directory; its AUROCs by score and by defect kind."""
     import anotrans
-    from anotrans.api import DEMO_OPTIONS
     from anotrans.data.synthetic import SYNTHETIC_ANOMALY_RATIO, SYNTHETIC_TEST, make_synthetic
+    from anotrans.demo import DEMO_OPTIONS
 
     options = {**DEMO_OPTIONS, "progress": False, **overrides, "seed": seed}
     start = time.perf_counter()
@@ -77,12 +77,12 @@ def parse_set(pairs: list[str]) -> dict[str, Any]:
 
 def report(results: list[dict[str, Any]], overrides: dict[str, Any]) -> list[str]:
     """Markdown table: one row per seed, then mean / std / min."""
-    from anotrans.api import DEMO_OPTIONS
+    from anotrans.demo import DEMO_OPTIONS
 
     scores = list(results[0]["by_score"])
     kinds = list(results[0]["by_kind"])
     lines = [
-        f"- options: `anotrans.api.DEMO_OPTIONS` with overrides `{json.dumps(overrides)}`",
+        f"- options: `anotrans.demo.DEMO_OPTIONS` with overrides `{json.dumps(overrides)}`",
         f"- DEMO_OPTIONS: `{json.dumps(DEMO_OPTIONS)}`",
         "",
         "| seed | image AUROC (default score) | "

@@ -336,7 +336,8 @@ def auroc(args: argparse.Namespace) -> str:
     again with two threads instead of one, which changes only the float summation order: that gap is
     the noise floor of a GAN's trajectory, against which the bf16-training gap has to be read.
     """
-    from anotrans.api import DEMO_OPTIONS, load
+    from anotrans.demo import DEMO_OPTIONS
+    from anotrans.detector import load
 
     budget = f"demo model, {DEMO_OPTIONS['epochs']} epochs"
     cases = {
@@ -405,7 +406,7 @@ def main() -> None:
         f"# {title}",
         "",
         f"- command: `{command.strip()}` (from the repository root)",
-        f"- commit: {provenance.commit()}",
+        f"- code: {provenance.commit()}",
         f"- machine: {machine()}",
         f"- date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}",
     ]

@@ -1,6 +1,7 @@
 """anotrans: unsupervised visual anomaly detection with AnoTrans and its GAN baselines."""
 
-from anotrans.api import Detector, Prediction, TrainResult, demo, load, train
+from anotrans.api import Detector, Prediction, TrainResult, load, train
+from anotrans.demo import demo
 from anotrans.errors import AnotransError, CheckpointError, ConfigError, DataError
 from anotrans.networks import build_model, build_model_from_config, list_models
 

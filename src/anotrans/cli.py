@@ -11,6 +11,10 @@ import dataclasses
 import io
 import json
 import logging
+import os
+import sys
+import tempfile
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +23,17 @@ import click
 from anotrans import api
 from anotrans.allocator import keep_freed_memory
 from anotrans.benchmark.command import benchmark_command
+from anotrans.config import parse_key_values
 from anotrans.data.spec import DATA_KINDS, PROTOCOLS, DataSpec
+from anotrans.demo import DEMO_OPTIONS
+from anotrans.demo import demo as run_demo
+from anotrans.detector import Detector, load
 from anotrans.errors import AnotransError, ConfigError
 from anotrans.networks import list_models, model_description
 from anotrans.scoring.scores import SCORE_FORMULAS, SCORE_NORMS, ScoreConfig
-from anotrans.training.checkpoint import atomic_write_bytes
 from anotrans.training.config import DEVICES, EPOCH_SELECTIONS, PRECISIONS, TrainConfig
 from anotrans.training.distributed import main_process
+from anotrans.utils.files import atomic_write_bytes
 
 _DEFAULTS = {
     f.name: f.default
@@ -50,6 +58,11 @@ _DATA_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         "--test-split",
         "test_split",
         {"type": float, "help": "Folder data: share of normals to test on."},
+    ),
+    (
+        "--max-image-pixels",
+        "max_image_pixels",
+        {"type": int, "help": "Refuse images whose header claims more pixels (decompression bombs)."},
     ),
     ("--cache-dir", "cache_dir", {"type": click.Path(), "help": "On-disk cache of decoded, resized images."}),
     (
@@ -111,6 +124,11 @@ _TRAIN_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("--device", "device", {"type": click.Choice(DEVICES), "help": "Where to train."}),
     ("--workers", "workers", {"type": int, "help": "DataLoader worker processes."}),
     ("--threads", "threads", {"type": int, "help": "torch CPU threads for this run (0: torch's default)."}),
+    (
+        "--checkpoint-every",
+        "checkpoint_every",
+        {"type": int, "help": "Also checkpoint every N updates, not only at epoch ends (0: epoch ends)."},
+    ),
     ("--progress/--no-progress", "progress", {"help": "Show a progress bar per epoch."}),
     (
         "--sync-bn/--no-sync-bn",
@@ -156,12 +174,39 @@ class UserError(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
+class InternalError(click.ClickException):
+    """An unexpected exception: one line on the terminal, the full traceback in a crash log file."""
+
+    exit_code = 1
+
+    def __init__(self, exc: BaseException) -> None:
+        fd, path = tempfile.mkstemp(prefix="anotrans-crash-", suffix=".log")
+        with os.fdopen(fd, "w") as f:
+            f.write(f"anotrans {' '.join(sys.argv[1:])}\n\n")
+            f.write("".join(traceback.format_exception(exc)))
+        super().__init__(
+            f"internal error ({type(exc).__name__}: {exc}); the full traceback is in {path} "
+            "(please attach it to a bug report)"
+        )
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except AnotransError as exc:
             raise UserError(str(exc)) from exc
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except OSError as exc:
+            if exc.filename is None:
+                raise InternalError(exc) from exc
+            raise UserError(f"{exc.filename}: {exc.strerror or exc}") from exc  # permissions, folders
+        except Exception as exc:
+            raise InternalError(exc) from exc
 
 
 @click.group(cls=_Group)
@@ -197,7 +242,7 @@ def train(
     """Train a model and write RUN_DIR (checkpoint, config.json, metrics.json, scores.csv, epochs.jsonl)."""
     values = _given(options)
     if model_option:
-        values["model_options"] = api.parse_key_values(model_option, "--model-option")
+        values["model_options"] = parse_key_values(model_option, "--model-option")
     if resume and out and Path(out) != Path(resume):
         raise ConfigError(f"--resume {resume} continues that run in place; drop --out {out}")
     out = out or resume
@@ -210,7 +255,7 @@ def train(
 
 _INFERENCE_PRECISION = click.option(
     "--precision",
-    type=click.Choice(list(api.Detector.PRECISIONS)),
+    type=click.Choice(list(Detector.PRECISIONS)),
     default="fp32",
     show_default=True,
     help="Network precision for scoring; bf16 casts the weights (1.7-2x faster on bf16-capable CPUs).",
@@ -227,7 +272,7 @@ _INFERENCE_PRECISION = click.option(
 @_INFERENCE_PRECISION
 def test(run_dir: str, out: str | None, device: str, precision: str, **options: Any) -> None:
     """Metrics of a trained run on its own test set, or on any data given with --data/--root."""
-    detector = api.load(run_dir, device, precision)
+    detector = load(run_dir, device, precision)
     given = _given(options)
     base = detector.spec.to_dict()
     if "data" in given:  # another data set: keep only the model's geometry and the seed
@@ -250,7 +295,7 @@ def predict(run_dir: str, images: tuple[str, ...], out: str | None, device: str,
     """Score images or folders: a CSV of path, score (0.5 = threshold), raw score and label."""
     from anotrans.scoring.visualize import save_panel  # matplotlib: imported only when drawing
 
-    detector = api.load(run_dir, device, precision)
+    detector = load(run_dir, device, precision)
     rows = [["path", "score", "raw_score", "label"]]
     out_dir = None if out is None else Path(out)
     for part in detector.iter_predict(list(images), keep_images=out_dir is not None):
@@ -276,11 +321,11 @@ def predict(run_dir: str, images: tuple[str, ...], out: str | None, device: str,
 
 @cli.command()
 @click.option("--out", "out", type=click.Path(file_okay=False), default="runs/demo", show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=api.DEMO_OPTIONS["epochs"], show_default=True)
-@click.option("--seed", type=int, default=api.DEMO_OPTIONS["seed"], show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=DEMO_OPTIONS["epochs"], show_default=True)
+@click.option("--seed", type=int, default=DEMO_OPTIONS["seed"], show_default=True)
 def demo(out: str, epochs: int, seed: int) -> None:
     """Train a small AnoTrans on built-in synthetic data (about 2 CPU minutes) and print its AUROC."""
-    result = api.demo(out, epochs=epochs, seed=seed)
+    result = run_demo(out, epochs=epochs, seed=seed)
     if not main_process():
         return
     _print_metrics(result.metrics, result.run_dir)

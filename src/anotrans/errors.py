@@ -17,3 +17,7 @@ class DataError(AnotransError, ValueError):
 
 class CheckpointError(AnotransError, ValueError):
     """A run directory or checkpoint that cannot be loaded."""
+
+
+class WriteError(AnotransError, OSError):
+    """A run-directory file could not be written (disk full, read-only folder); the old file is intact."""

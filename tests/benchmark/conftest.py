@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from anotrans.training import checkpoint as ckpt
+from anotrans.utils.files import write_json
 
 
 class FakeTrain:
@@ -22,8 +23,8 @@ class FakeTrain:
         if options.get("model") in self.fail:
             raise RuntimeError("boom")
         seed = options.get("seed", 0)
-        ckpt.write_json(Path(out) / ckpt.CONFIG_FILE, options)
-        ckpt.write_json(
+        write_json(Path(out) / ckpt.CONFIG_FILE, options)
+        write_json(
             Path(out) / ckpt.METRICS_FILE,
             {
                 "image_auroc": 0.5 + 0.1 * seed,

@@ -14,6 +14,7 @@ from anotrans.benchmark.runner import Outcome, Roots, plan_table, run_cell
 from anotrans.benchmark.tables import get_table
 from anotrans.errors import ConfigError
 from anotrans.training import checkpoint as ckpt
+from anotrans.utils.files import write_json
 
 META = {"command": "anotrans benchmark table3 --preset smoke"}
 
@@ -81,7 +82,7 @@ def test_resume_skips_finished_cells_and_retries_failed_ones(tmp_path, fake_trai
 def test_interrupted_cell_resumes(tmp_path, fake_train):
     cell = _plan(tmp_path).cells[0]
     run_dir = tmp_path / cell.run_name
-    ckpt.write_json(run_dir / ckpt.CONFIG_FILE, {})  # started, no metrics.json: interrupted
+    write_json(run_dir / ckpt.CONFIG_FILE, {})  # started, no metrics.json: interrupted
     train = fake_train()
     outcome = run_cell(cell, run_dir, train)
     assert train.calls[0]["resume"] and set(train.calls[0]) == {"out", "resume", "progress", "epochs"}

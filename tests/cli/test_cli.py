@@ -15,9 +15,9 @@ from safetensors.torch import load_file
 from scipy.stats import spearmanr
 
 import anotrans
-from anotrans.api import Detector
 from anotrans.cli import cli
 from anotrans.data import make_synthetic
+from anotrans.detector import Detector
 from anotrans.training.trainer import Trainer
 
 TINY_RUN = {

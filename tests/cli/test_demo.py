@@ -8,8 +8,8 @@ import json
 
 from click.testing import CliRunner
 
-from anotrans.api import DEMO_OPTIONS, DEMO_SAMPLES
 from anotrans.cli import cli
+from anotrans.demo import DEMO_OPTIONS, DEMO_SAMPLES
 
 
 def test_demo_writes_a_run_that_predict_reads(tmp_path):

@@ -1,9 +1,10 @@
-"""The optimised network paths against plain references: same outputs (fp32) and close ones (bf16).
+"""The optimised network paths against the plain path: same outputs (fp32) and close ones (bf16).
 
-The plain reference is Swin's textbook formulation: roll, ``window_partition``, explicit softmax
-attention with the relative bias and the shift mask broadcast per window, ``window_reverse``, roll back.
-The optimised path gathers tokens with one precomputed index and runs :func:`explicit_attention` (baddbmm
-with the mask, fp32 heads zero-padded past torch's small-bmm loop), checked here against SDPA too.
+The plain path is ``swin.py`` with ``fast_attention.ENABLED = False``: Swin's textbook formulation (roll,
+``window_partition``, explicit softmax attention with the relative bias and the shift mask,
+``window_reverse``, roll back), itself checked against a per-window loop in test_swin.py. The fast path
+gathers tokens with one precomputed index and runs :func:`explicit_attention` (baddbmm with the mask, fp32
+heads zero-padded past torch's small-bmm loop) on short CPU windows and SDPA otherwise.
 """
 
 from __future__ import annotations
@@ -13,73 +14,69 @@ from collections.abc import Callable
 
 import pytest
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from anotrans.api import parse_key_values
-from anotrans.networks import build_model, build_model_from_config
-from anotrans.networks.swin import (
-    SwinBlock,
-    TransformerBlock,
-    _padded_head_dim,
-    explicit_attention,
-    window_partition,
-    window_reverse,
-)
+from anotrans.networks import build_model, build_model_from_config, fast_attention
+from anotrans.networks.fast_attention import _padded_head_dim, explicit_attention
+from anotrans.networks.swin import GlobalAttentionBlock, SwinBlock, TransformerBlock
 
 
-def plain_attend(block: SwinBlock, x: Tensor) -> Tensor:
-    """The block's attention branch written the plain way (no gather index, no fused attention)."""
-    b, length, c = x.shape
-    r, w, s = block.resolution, block.window_size, block.shift_size
-    attn, n = block.attn, block.window_size**2
-    heads, d = attn.num_heads, c // attn.num_heads
-    grid = x.view(b, r, r, c)
-    if s:
-        grid = torch.roll(grid, shifts=(-s, -s), dims=(1, 2))
-    windows = window_partition(grid, w)
-    q, k, v = attn.qkv(windows).view(-1, n, 3, heads, d).permute(2, 0, 3, 1, 4)
-    bias = attn.relative_position_bias_table[attn.relative_position_index].view(n, n, heads).permute(2, 0, 1)
-    logits = q @ k.transpose(-2, -1) * d**-0.5 + bias
-    if block.attn_mask is not None:
-        n_windows = block.attn_mask.shape[0]
-        logits = (logits.view(b, n_windows, heads, n, n) + block.attn_mask[:, None]).view(-1, heads, n, n)
-    out = attn.proj((logits.softmax(-1) @ v).transpose(1, 2).reshape(-1, n, c))
-    grid = window_reverse(out, w, r, r)
-    if s:
-        grid = torch.roll(grid, shifts=(s, s), dims=(1, 2))
-    return grid.reshape(b, length, c)
+def run_both(
+    monkeypatch: pytest.MonkeyPatch, block: TransformerBlock, x: Tensor, grad: bool = True
+) -> list[tuple[Tensor, list[Tensor]]]:
+    """The block's attention branch (output, and grads of x and the attention weights) fast, then plain."""
+    params = [x, *block.attn.parameters()]
+    runs = []
+    for enabled in (True, False):
+        monkeypatch.setattr(fast_attention, "ENABLED", enabled)
+        torch.manual_seed(1)
+        with torch.set_grad_enabled(grad):
+            out = block.attend(x)
+        cotangent = torch.randn_like(out)
+        runs.append((out, list(torch.autograd.grad(out, params, cotangent)) if grad else []))
+    return runs
 
 
-def _randomise(block: SwinBlock) -> None:
+def _randomise(block: nn.Module) -> None:
     """Bias table and weights large enough that the bias and the mask visibly change the result."""
     with torch.no_grad():
         for p in block.parameters():
             p.normal_(0, 0.5)
 
 
-@pytest.mark.parametrize(
-    ("resolution", "window", "shift"),
-    [(8, 2, 1), (8, 2, 0), (8, 4, 2), (6, 2, 1), (2, 2, 0)],
-    ids=["w2-shift", "w2-noshift", "w4-shift", "6px-w2-shift", "single-window"],
-)
-@pytest.mark.parametrize("dim", [16, 32], ids=["d8", "d16-padded"])
-def test_swin_attention_matches_plain_path_forward_and_backward(
-    resolution: int, window: int, shift: int, dim: int
-) -> None:
-    torch.manual_seed(0)
-    block = SwinBlock(dim=dim, resolution=resolution, num_heads=2, window_size=window, shift_size=shift)
-    _randomise(block)
-    x = torch.randn(3, resolution * resolution, dim, requires_grad=True)
-    fast = block.attend(x)
-    plain = plain_attend(block, x)
+def assert_same(runs: list[tuple[Tensor, list[Tensor]]]) -> None:
+    (fast, fast_grads), (plain, plain_grads) = runs
     torch.testing.assert_close(fast, plain, atol=1e-5, rtol=1e-5)
-    cotangent = torch.randn_like(fast)
-    params = [x, *block.attn.parameters()]
-    fast_grads = torch.autograd.grad(fast, params, cotangent)
-    plain_grads = torch.autograd.grad(plain, params, cotangent)
     for got, want in zip(fast_grads, plain_grads, strict=True):
         # Gradients are sums over every token, so summation order shows up at 1e-5 of their scale.
         assert (got - want).abs().max() <= 1e-5 * want.abs().max()
+
+
+@pytest.mark.parametrize(
+    ("resolution", "window", "shift"),
+    [(8, 2, 1), (8, 2, 0), (8, 4, 2), (6, 2, 1), (2, 2, 0), (10, 5, 2)],
+    ids=["w2-shift", "w2-noshift", "w4-shift", "6px-w2-shift", "single-window", "w5-shift-sdpa"],
+)
+@pytest.mark.parametrize("dim", [16, 32], ids=["d8", "d16-padded"])
+def test_swin_attention_matches_plain_path_forward_and_backward(
+    monkeypatch: pytest.MonkeyPatch, resolution: int, window: int, shift: int, dim: int
+) -> None:
+    """Gather + explicit kernel (windows of <= 16 tokens) or gather + SDPA with the mask (25 tokens)."""
+    torch.manual_seed(0)
+    block = SwinBlock(dim=dim, resolution=resolution, num_heads=2, window_size=window, shift_size=shift)
+    _randomise(block)
+    assert_same(
+        run_both(monkeypatch, block, torch.randn(3, resolution * resolution, dim, requires_grad=True))
+    )
+
+
+def test_global_attention_matches_plain_path_forward_and_backward(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sequences past EXPLICIT_MAX_TOKENS take SDPA without a mask (the ViT blocks)."""
+    torch.manual_seed(0)
+    block = GlobalAttentionBlock(dim=16, num_heads=2)
+    _randomise(block)
+    assert_same(run_both(monkeypatch, block, torch.randn(3, 64, 16, requires_grad=True)))
 
 
 @pytest.mark.parametrize(
@@ -88,15 +85,24 @@ def test_swin_attention_matches_plain_path_forward_and_backward(
     ids=["w2-shift", "w2-noshift", "w4-shift"],
 )
 def test_swin_attention_without_gradients_matches_plain_path(
-    resolution: int, window: int, shift: int
+    monkeypatch: pytest.MonkeyPatch, resolution: int, window: int, shift: int
 ) -> None:
     """Without autograd (inference) the fast path gives the plain path's outputs too."""
     torch.manual_seed(0)
     block = SwinBlock(dim=16, resolution=resolution, num_heads=2, window_size=window, shift_size=shift)
     _randomise(block)
-    x = torch.randn(3, resolution * resolution, 16)
-    with torch.no_grad():
-        torch.testing.assert_close(block.attend(x), plain_attend(block, x), atol=1e-5, rtol=1e-5)
+    assert_same(run_both(monkeypatch, block, torch.randn(3, resolution * resolution, 16), grad=False))
+
+
+def test_gather_order_first_built_in_inference_mode_still_trains(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cached gather index outlives the inference-mode call that built it (index_select saves it)."""
+    monkeypatch.setattr(fast_attention, "_ORDERS", {})
+    block = SwinBlock(dim=8, resolution=4, num_heads=2, window_size=2, shift_size=1)
+    x = torch.randn(2, 16, 8, requires_grad=True)
+    with torch.inference_mode():
+        block(x.detach())
+    block(x).sum().backward()
+    assert x.grad is not None and len(fast_attention._ORDERS) == 1
 
 
 @pytest.mark.parametrize("head_dim", [8, 16], ids=["d8", "d16-padded"])

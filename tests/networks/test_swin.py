@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from anotrans.errors import ConfigError
+from anotrans.networks import fast_attention
 from anotrans.networks.swin import (
     AttentionBlock,
     GlobalAttentionBlock,
@@ -94,7 +95,11 @@ def _randomise(module: nn.Module) -> None:
     [(8, 4, 2), (4, 2, 1), (6, 2, 1), (8, 4, 0), (4, 4, 2), (2, 4, 1)],
     ids=["8px-w4-s2", "4px-w2-s1", "6px-w2-s1", "8px-w4-noshift", "window=res", "window>res"],
 )
-def test_swin_block_matches_naive_per_window_reference(resolution: int, window: int, shift: int) -> None:
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "plain"])
+def test_swin_block_matches_naive_per_window_reference(
+    monkeypatch: pytest.MonkeyPatch, resolution: int, window: int, shift: int, fast: bool
+) -> None:
+    monkeypatch.setattr(fast_attention, "ENABLED", fast)
     torch.manual_seed(0)
     block = SwinBlock(dim=8, resolution=resolution, num_heads=2, window_size=window, shift_size=shift)
     _randomise(block)
@@ -135,6 +140,42 @@ def test_index_and_mask_are_built_once_and_not_saved() -> None:
     assert block.attn_mask is mask and block.attn.relative_position_index is index
     assert block.attn_mask.data_ptr() == ptr
     assert set(block.state_dict()) == {n for n, _ in block.named_parameters()}
+
+
+def test_state_dict_names_and_shapes_are_those_checkpoints_hold() -> None:
+    """Renaming or reshaping a parameter would stop saved checkpoints from loading."""
+    attention = {
+        "attn.qkv.weight": (24, 8),
+        "attn.qkv.bias": (24,),
+        "attn.proj.weight": (8, 8),
+        "attn.proj.bias": (8,),
+    }
+    block = {
+        "norm1.weight": (8,),
+        "norm1.bias": (8,),
+        **attention,
+        "norm2.weight": (8,),
+        "norm2.bias": (8,),
+        "mlp.0.weight": (32, 8),
+        "mlp.0.bias": (32,),
+        "mlp.2.weight": (8, 32),
+        "mlp.2.bias": (8,),
+    }
+    expected = {
+        SwinBlock(8, 4, 2, 2, 1): {**block, "attn.relative_position_bias_table": (9, 2)},
+        GlobalAttentionBlock(8, 2): block,
+        PatchEmbed(8, 2, 3, 8): {
+            "pos_embed": (1, 16, 8),
+            "proj.weight": (8, 3, 2, 2),
+            "proj.bias": (8,),
+            "norm.weight": (8,),
+            "norm.bias": (8,),
+        },
+        PatchMerging(8, 4): {"norm.weight": (32,), "norm.bias": (32,), "reduction.weight": (16, 32)},
+        PatchExpand(8, 4): {"expand.weight": (16, 8), "norm.weight": (4,), "norm.bias": (4,)},
+    }
+    for module, names in expected.items():
+        assert {k: tuple(v.shape) for k, v in module.state_dict().items()} == names, type(module).__name__
 
 
 def test_window_partition_round_trip_and_layout() -> None:

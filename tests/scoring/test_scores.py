@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from anotrans.api import Detector
 from anotrans.data import DataSpec
+from anotrans.data.loader import make_loader
+from anotrans.detector import Detector
 from anotrans.errors import ConfigError
 from anotrans.scoring.scores import (
     ScoreConfig,
@@ -19,7 +20,6 @@ from anotrans.scoring.scores import (
 )
 from anotrans.training.config import TrainConfig
 from anotrans.training.steps import GanUpdater
-from anotrans.training.trainer import make_loader
 
 
 def _components(rng: np.random.Generator, n: int, shift: float = 0.0) -> dict[str, np.ndarray]:

@@ -2,7 +2,7 @@
 
 The synthetic defects are off the surface's colour line but no further from its mean colour than a
 stripe (anotrans.data.synthetic), so nothing learns them for free: untrained, every score formula is
-near chance. The demo (40 epochs, masked input, lr decay; anotrans.api.DEMO_OPTIONS) reaches the
+near chance. The demo (40 epochs, masked input, lr decay; anotrans.demo.DEMO_OPTIONS) reaches the
 issue's bar of 0.9 with the `disc` score on its seed and on most others (docs/usage.md, "The demo";
 benchmarks/results/demo-seeds.md for seeds that took no part in choosing the configuration). With one
 torch thread the run repeats exactly on the same CPU kernels.
@@ -14,12 +14,12 @@ import pytest
 import torch
 
 import anotrans
-from anotrans.api import DEMO_OPTIONS
 from anotrans.data import DataSpec, build_splits
+from anotrans.data.loader import make_loader
+from anotrans.demo import DEMO_OPTIONS
 from anotrans.networks import build_model
 from anotrans.scoring.report import auroc_by_score
 from anotrans.scoring.scores import ScoreConfig, score_batches
-from anotrans.training.trainer import make_loader
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ The same click command backs ``anotrans benchmark`` and ``python benchmarks/pape
 from __future__ import annotations
 
 import datetime
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,11 +20,14 @@ from anotrans.benchmark import provenance, report
 from anotrans.benchmark.presets import PRESETS, get_preset
 from anotrans.benchmark.runner import MEASURES, Outcome, Plan, Roots, TrainFn, plan_table, run_cell
 from anotrans.benchmark.tables import ROW_LABELS, TABLES, get_table
+from anotrans.config import parse_key_values
 from anotrans.data.spec import PROTOCOLS
+from anotrans.utils.files import atomic_write_bytes
 
 DEFAULT_OUT = Path("benchmarks") / "results"
-# Default data roots, relative to the repository root, used when they exist.
-DEFAULT_ROOTS = {"cifar10": "../shared/data/cifar10", "mvtec": "../shared/data/mvtec_ad"}
+# Environment variable naming a folder of data sets; its DATA_FOLDERS are the default roots when present.
+DATA_ROOT_ENV = "ANOTRANS_DATA_ROOT"
+DATA_FOLDERS = {"cifar10": "cifar10", "mvtec": "mvtec_ad"}
 # The data kind that ``--root`` sets for each table.
 MAIN_DATA = {
     "table1": "cifar10",
@@ -35,14 +39,16 @@ MAIN_DATA = {
 
 
 def default_root(data: str) -> str | None:
-    """The shared data folder beside the repository (or the working directory), when it exists."""
-    relative = DEFAULT_ROOTS.get(data)
-    if relative is None:
+    """``$ANOTRANS_DATA_ROOT/<folder>`` of ``data`` when the variable is set and that folder exists.
+
+    An installed package knows no data location of its own; without a root the table's cells show as
+    "not run", naming the option to pass.
+    """
+    base, folder = os.environ.get(DATA_ROOT_ENV), DATA_FOLDERS.get(data)
+    if not base or folder is None:
         return None
-    for base in (provenance.REPO, Path.cwd()):
-        if (base / relative).is_dir():
-            return str((base / relative).resolve())
-    return None
+    path = Path(base).expanduser() / folder
+    return str(path.resolve()) if path.is_dir() else None
 
 
 def run_benchmark(
@@ -87,15 +93,15 @@ def _write(
     summaries = report.summarise(plan, outcomes)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"{plan.table.name}-{name}"
-    stem.with_suffix(".md").write_text(report.markdown(plan, summaries, meta))
-    stem.with_suffix(".csv").write_text(report.csv_text(plan, summaries, meta))
+    atomic_write_bytes(stem.with_suffix(".md"), report.markdown(plan, summaries, meta).encode())
+    atomic_write_bytes(stem.with_suffix(".csv"), report.csv_text(plan, summaries, meta).encode())
 
 
 def describe(plan: Plan, preset: str, extra: dict[str, Any]) -> dict[str, str]:
     """Report metadata: how the numbers were made (the wall time and status are added while running)."""
     meta = {
         "command": provenance.command(),
-        "git commit": provenance.commit(),
+        "code": provenance.commit(),
         "machine": f"{provenance.machine()}; torch {torch.__version__}, {torch.get_num_threads()} threads",
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "preset": f"`{preset}`: {PRESETS[preset].description}",
@@ -144,9 +150,9 @@ def _names(value: str | None) -> tuple[str, ...] | None:
 @click.option("--seeds", help="Comma-separated seeds, e.g. 0,1,2.")
 @click.option("--protocol", type=click.Choice(PROTOCOLS), help="Leave-one-class-out split [default: paper].")
 @click.option("--root", help="Data root of the table's own data kind (table1: CIFAR-10).")
-@click.option("--cifar10-root", help="CIFAR-10 root [default: ../shared/data/cifar10 if present].")
+@click.option("--cifar10-root", help="CIFAR-10 root [default: $ANOTRANS_DATA_ROOT/cifar10 if present].")
 @click.option("--stl10-root", help="STL-10 root (absent: its columns are 'not run').")
-@click.option("--mvtec-root", help="MVTec AD root [default: ../shared/data/mvtec_ad if present].")
+@click.option("--mvtec-root", help="MVTec AD root [default: $ANOTRANS_DATA_ROOT/mvtec_ad if present].")
 @click.option("--folder-root", help="Table 2 folder set root (absent: 'not run').")
 @click.option("--normal-dir", help="Table 2: normal images, relative to --folder-root.")
 @click.option("--abnormal-dir", help="Table 2: abnormal images, relative to --folder-root.")
@@ -168,7 +174,7 @@ def benchmark_command(table: str, preset: str, **kw: Any) -> None:
         overrides["seeds"] = tuple(int(s) for s in _names(kw["seeds"]) or ())
     roots = _roots(table, kw)
     given = {k: kw[k] for k in ("protocol", "device") if kw[k] is not None}
-    extra = {**api.parse_key_values(kw["options"], "--option"), **given}
+    extra = {**parse_key_values(kw["options"], "--option"), **given}
     plan = plan_table(
         get_table(table),
         get_preset(preset),

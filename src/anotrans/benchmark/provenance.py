@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[3]
+import anotrans
 
 
 def machine() -> str:
@@ -29,16 +29,26 @@ def machine() -> str:
 
 
 def commit() -> str:
-    """Short HEAD hash, marked when the work tree has uncommitted changes to tracked files."""
+    """``anotrans VERSION``, plus the git commit when the package runs from the working directory's checkout.
 
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
-        except OSError:
-            return ""
+    An installed package has no source tree, so its version is what names the code; the commit (marked
+    when tracked files have uncommitted changes) is added only when the imported package lies inside the
+    git repository of the working directory, so an unrelated repository's commit is never reported.
+    """
+    version = f"anotrans {anotrans.__version__}"
+    top = _git("rev-parse", "--show-toplevel")
+    if not top or not Path(anotrans.__file__).resolve().is_relative_to(Path(top).resolve()):
+        return version
+    dirty = " + uncommitted changes" if _git("status", "--porcelain", "--untracked-files=no") else ""
+    return f"{version}, git {_git('rev-parse', '--short', 'HEAD')}{dirty}"
 
-    sha = git("rev-parse", "--short", "HEAD") or "unknown"
-    return f"{sha} + uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else sha
+
+def _git(*args: str) -> str:
+    """Output of ``git ARGS`` in the working directory; empty when git or a repository is missing."""
+    try:
+        return subprocess.run(["git", *args], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return ""
 
 
 def command() -> str:
@@ -55,7 +65,7 @@ def header(title: str, cmd: str | None = None) -> list[str]:
         f"# {title}",
         "",
         f"- command: `{cmd or command()}`",
-        f"- commit: {commit()}",
+        f"- code: {commit()}",
         f"- machine: {machine()}; torch {torch.__version__}",
         f"- date: {now}",
     ]

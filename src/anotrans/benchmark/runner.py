@@ -21,8 +21,10 @@ from typing import Any
 from anotrans import api
 from anotrans.benchmark.presets import Knobs, Preset, resolve
 from anotrans.benchmark.tables import Column, Table
+from anotrans.config import RESUMABLE_OPTIONS
 from anotrans.errors import ConfigError
 from anotrans.training import checkpoint as ckpt
+from anotrans.utils.files import read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -193,10 +195,10 @@ def _cell(
 
 def read_outcome(run_dir: Path) -> Outcome:
     """The three numbers of a finished run directory."""
-    metrics = ckpt.read_json(run_dir / ckpt.METRICS_FILE)
+    metrics = read_json(run_dir / ckpt.METRICS_FILE)
     values = {name: metrics.get(key) for name, key in MEASURES.items()}
     timing = run_dir / TIME_FILE
-    return Outcome("done", values, ckpt.read_json(timing)["seconds"] if timing.exists() else 0.0)
+    return Outcome("done", values, read_json(timing)["seconds"] if timing.exists() else 0.0)
 
 
 def run_cell(cell: Cell, run_dir: Path, train: TrainFn = api.train) -> Outcome:
@@ -209,7 +211,7 @@ def run_cell(cell: Cell, run_dir: Path, train: TrainFn = api.train) -> Outcome:
     start = time.perf_counter()
     try:
         if (run_dir / ckpt.CONFIG_FILE).exists():
-            resumable = {k: v for k, v in cell.options.items() if k in api.RESUMABLE_OPTIONS}
+            resumable = {k: v for k, v in cell.options.items() if k in RESUMABLE_OPTIONS}
             train(run_dir, resume=True, **resumable)
         else:
             train(run_dir, **cell.options)
@@ -218,5 +220,5 @@ def run_cell(cell: Cell, run_dir: Path, train: TrainFn = api.train) -> Outcome:
         (run_dir / ERROR_FILE).write_text(traceback.format_exc())
         log.debug("cell %s failed", cell.key, exc_info=True)
         return Outcome("failed", seconds=time.perf_counter() - start, reason=f"{type(exc).__name__}: {exc}")
-    ckpt.write_json(run_dir / TIME_FILE, {"seconds": time.perf_counter() - start})
+    write_json(run_dir / TIME_FILE, {"seconds": time.perf_counter() - start})
     return read_outcome(run_dir)

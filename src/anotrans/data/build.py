@@ -20,7 +20,7 @@ from typing import Any
 from anotrans.data.cifar10 import read_cifar10
 from anotrans.data.dataset import BadFiles, ImageDataset
 from anotrans.data.folder import read_class_folders, read_normal_abnormal
-from anotrans.data.images import check_geometry
+from anotrans.data.images import check_geometry, set_max_image_pixels
 from anotrans.data.mvtec import read_mvtec
 from anotrans.data.protocols import Found, leave_one_class_out, split_normals, subsample_test
 from anotrans.data.spec import DATA_KINDS, PROTOCOLS, DataSpec, DataSplits
@@ -70,6 +70,7 @@ def find(spec: DataSpec, bad: BadFiles) -> tuple[Found, str]:
 def build_splits(spec: DataSpec) -> DataSplits:
     """Train (normals), validation (held-out normals) and test (labelled, or None) datasets plus ``info``."""
     check_spec(spec)
+    set_max_image_pixels(spec.max_image_pixels)
     bad = BadFiles(spec.skip_bad_files)
     found, protocol = find(spec, bad)
     train, val = split_normals(found.train, spec.val_split, spec.max_train_images, spec.seed)

@@ -2,16 +2,26 @@
 
 Every reader and ``predict`` go through these functions, so every image in the project is converted
 the same way and every bad file fails with the same kind of message (a DataError naming the path).
+
+Two decisions apply to every file:
+- A pixel cap (``max_image_pixels``, default 64 Mpx): the header's width x height is checked before
+  any pixel is decoded, so a small file claiming a huge image (a decompression bomb) is refused
+  instead of filling memory. Pillow's own bomb check is set to the same cap; its error is a DataError.
+- EXIF orientation is applied (``ImageOps.exif_transpose``): a camera JPEG is read the way viewers
+  show it and masks are drawn on, not sideways.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from anotrans.data.transforms import to_tensor
 from anotrans.errors import ConfigError, DataError
@@ -24,6 +34,20 @@ IMAGE_FILTER = Image.Resampling.BILINEAR
 # Nearest keeps masks binary; any other filter would invent fractional defect pixels.
 MASK_FILTER = Image.Resampling.NEAREST
 _SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
+DEFAULT_MAX_IMAGE_PIXELS = 64_000_000
+_TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height
+_EXIF_ORIENTATION = 0x0112
+_max_pixels = DEFAULT_MAX_IMAGE_PIXELS
+Image.MAX_IMAGE_PIXELS = _max_pixels
+
+
+def set_max_image_pixels(limit: int) -> None:
+    """The pixel cap of every later decode in this process (and of forked loader workers)."""
+    global _max_pixels
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ConfigError(f"max_image_pixels must be a positive integer, got {limit!r}")
+    _max_pixels = limit
+    Image.MAX_IMAGE_PIXELS = limit
 
 
 def check_geometry(image_size: int, channels: int) -> None:
@@ -52,29 +76,54 @@ def list_images(folder: str | os.PathLike, exclude: tuple[str, ...] = ()) -> lis
     return sorted(found)
 
 
-def open_image(path: str | os.PathLike) -> Image.Image:
-    """Open and fully decode a file, turning every Pillow/OS failure into a DataError naming the path."""
+def _bomb(path: str | os.PathLike, problem: str) -> DataError:
+    return DataError(
+        f"{path}: {problem} (max_image_pixels / --max-image-pixels; refused undecoded as a possible "
+        "decompression bomb, raise the cap if the file is real)"
+    )
+
+
+@contextlib.contextmanager
+def _opened(path: str | os.PathLike) -> Iterator[Image.Image]:
+    """``Image.open`` with the pixel cap checked on the header; every failure a DataError naming ``path``."""
     try:
-        with Image.open(path) as img:
-            img.load()  # decode now: a truncated file fails here, not later inside a worker
-            return img.copy()  # detached from the file handle, which closes here
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the check below refuses it
+            with Image.open(path) as img:
+                width, height = img.size
+                if width * height > _max_pixels:
+                    raise _bomb(
+                        path, f"{width}x{height} = {width * height} pixels is over the cap of {_max_pixels}"
+                    )
+                yield img
+    except DataError:
+        raise
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, expected an image file") from None
     except UnidentifiedImageError:
         raise DataError(f"{path}: not an image file Pillow can read") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise DataError(f"{path}: truncated or corrupt image ({exc})") from None
+    except Image.DecompressionBombError as exc:  # Pillow's own check, at twice the cap (some plugins)
+        raise _bomb(path, f"{exc} (over the cap of {_max_pixels})") from None
+    except (OSError, SyntaxError, ValueError, TypeError, IndexError, KeyError, EOFError) as exc:
+        # Pillow's plugins raise any of these on malformed headers or data (found by fuzzing).
+        raise DataError(f"{path}: truncated or corrupt image ({type(exc).__name__}: {exc})") from None
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """Open and fully decode a file (EXIF orientation applied), or raise a DataError naming the path."""
+    with _opened(path) as img:
+        img.load()  # decode now: a truncated file fails here, not later inside a worker
+        return ImageOps.exif_transpose(img)  # a copy, detached from the file handle
 
 
 def image_size_of(path: str | os.PathLike) -> tuple[int, int]:
-    """Width and height from the header only, so mask/image pairs are checked without decoding."""
-    try:
-        with Image.open(path) as img:
-            return img.size
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{path}: not an image file Pillow can read ({exc})") from None
+    """Width and height as :func:`open_image` returns them, from the header only (no decoding)."""
+    with _opened(path) as img:
+        width, height = img.size
+        orientation = img.getexif().get(_EXIF_ORIENTATION)
+    return (height, width) if orientation in _TRANSPOSING_ORIENTATIONS else (width, height)
 
 
 def to_channels(img: Image.Image, channels: int) -> Image.Image:

@@ -10,17 +10,21 @@ Every dataset yields samples as dicts:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 from torch.utils.data import Dataset
+
+from anotrans.utils.sections import Section
 
 DATA_KINDS = ("cifar10", "stl10", "mvtec", "folder", "synthetic")
 PROTOCOLS = ("paper", "clean")
 
 
 @dataclasses.dataclass
-class DataSpec:
+class DataSpec(Section):
     """Everything needed to turn files on disk into train / validation / test sets."""
+
+    SECTION: ClassVar[str] = "data"
 
     data: str = "synthetic"
     root: str | None = None
@@ -40,14 +44,7 @@ class DataSpec:
     cache_dir: str | None = None
     skip_bad_files: bool = False
     test_split: float = 0.2  # folder sets with abnormal_dir: seeded share of the normal images put in test
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DataSpec:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+    max_image_pixels: int = 64_000_000  # larger image headers are refused undecoded (see data.images)
 
 
 @dataclasses.dataclass

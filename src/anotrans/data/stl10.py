@@ -42,6 +42,16 @@ def _read_split(directory: Path, split: str, num_classes: int) -> tuple[np.ndarr
     return np.ascontiguousarray(images), labels.tolist()
 
 
+def _class_names(path: Path) -> list[str]:
+    try:
+        names = path.read_text(encoding="utf-8").split()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if not names:
+        raise DataError(f"{path}: no class names")
+    return names
+
+
 def binary_dir(root: str | os.PathLike) -> Path | None:
     """``root`` itself or ``root/stl10_binary`` when it holds the binaries, else None."""
     for candidate in (Path(root), Path(root) / BINARY_DIR):
@@ -58,7 +68,7 @@ def read_stl10(root: str | os.PathLike) -> ClassSet:
             raise DataError(f"{root}: neither {BINARY_DIR}/train_X.bin nor train/<class>/ folders found")
         return read_class_folders(root)
     names_file = directory / "class_names.txt"
-    classes = names_file.read_text().split() if names_file.is_file() else list(STL10_CLASSES)
+    classes = _class_names(names_file) if names_file.is_file() else list(STL10_CLASSES)
     parts = [
         (split, f"stl10/{split}_X.bin", *_read_split(directory, split, len(classes)))
         for split in ("train", "test")

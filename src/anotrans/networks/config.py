@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import typing
-from typing import Any, TypeVar
+from typing import ClassVar
 
 from anotrans.errors import ConfigError
-
-C = TypeVar("C", bound="ModelConfig")
+from anotrans.utils.sections import Section
 
 
 @dataclasses.dataclass
-class ModelConfig:
+class ModelConfig(Section):
     """Base of every family's config: image geometry plus the family's own fields.
 
     Subclasses validate themselves in ``validate`` and raise :class:`ConfigError` naming the option.
+    ``from_dict`` follows the one config rule (:mod:`anotrans.utils.sections`).
     """
+
+    SECTION: ClassVar[str] = "model"
 
     image_size: int = 32
     channels: int = 3
@@ -32,29 +33,5 @@ class ModelConfig:
     def validate(self) -> None:
         """Check the combination of options; overridden by families with constraints."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
-
-    @classmethod
-    def from_dict(cls: type[C], data: dict[str, Any]) -> C:
-        """Rebuild a config, turning JSON lists back into tuples where the field is a tuple."""
-        known = set(cls.field_names())
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown option(s) for {cls.__name__}: {', '.join(unknown)}; known: {sorted(known)}"
-            )
-        hints = typing.get_type_hints(cls)
-        kwargs = {}
-        for key, value in data.items():
-            if isinstance(value, list) and "tuple" in str(hints.get(key, "")).lower():
-                value = tuple(value)
-            kwargs[key] = value
-        return cls(**kwargs)

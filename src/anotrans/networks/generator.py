@@ -1,6 +1,6 @@
 """The AnoTrans generator: a U-shaped Swin Transformer with attention in the skips (paper sec. 2.1-2.4).
 
-Registers ``anotrans`` (SAC skips, window attention: the paper's model), ``anotrans-cbam``,
+Registers ``anotrans`` (SAC skips, window attention: the paper's architecture), ``anotrans-cbam``,
 ``anotrans-plain`` and ``anotrans-vit`` (global attention, Table 1).
 """
 
@@ -15,7 +15,6 @@ from anotrans.errors import ConfigError
 from anotrans.networks.config import ModelConfig
 from anotrans.networks.discriminator import Discriminator
 from anotrans.networks.init import dcgan_init_
-from anotrans.networks.registry import register_model
 from anotrans.networks.skips import SKIP_KINDS, make_skip
 from anotrans.networks.swin import (
     AttentionBlock,
@@ -35,7 +34,7 @@ OUTPUT_ACTIVATIONS = ("tanh", "none")
 
 @dataclasses.dataclass
 class AnoTransConfig(ModelConfig):
-    """Options of the AnoTrans generator (and its discriminator); the defaults are the paper's model.
+    """Options of the AnoTrans generator (and its discriminator); the defaults are the paper's architecture.
 
     Level ``i`` (0 = finest) has width ``embed_dim * 2**i`` on an ``(image_size / patch_size) / 2**i`` grid;
     level ``num_merges`` is the bottleneck. ``depths`` gives the blocks per level (encoder levels, then the
@@ -208,13 +207,6 @@ class AnoTransGenerator(nn.Module):
         return self.output_activation(x)
 
 
-_DESCRIPTION = "AnoTrans (ICANN 2022): U-shaped Swin Transformer GAN"
-
-
-@register_model("anotrans-vit", AnoTransConfig, f"{_DESCRIPTION}, ViT attention (Tab. 1)", attention="global")
-@register_model("anotrans-plain", AnoTransConfig, f"{_DESCRIPTION}, identity skips", skip="plain")
-@register_model("anotrans-cbam", AnoTransConfig, f"{_DESCRIPTION}, CBAM skips", skip="cbam")
-@register_model("anotrans", AnoTransConfig, f"{_DESCRIPTION}, Skip Attention Connections (the paper's model)")
 def build_anotrans(config: AnoTransConfig) -> tuple[nn.Module, nn.Module]:
     """Generator and DCGAN discriminator for one AnoTrans config."""
     discriminator = Discriminator(config.image_size, config.channels, config.disc_ndf, config.disc_nz)

@@ -9,7 +9,11 @@ from typing import Any
 from torch import nn
 
 from anotrans.errors import ConfigError
+from anotrans.networks.baselines.ganomaly import GanomalyConfig, build_ganomaly
+from anotrans.networks.baselines.sagan import SaganConfig, build_sagan
+from anotrans.networks.baselines.skip_ganomaly import SkipGanomalyConfig, build_skip_ganomaly
 from anotrans.networks.config import ModelConfig
+from anotrans.networks.generator import AnoTransConfig, build_anotrans
 
 
 class AnomalyGAN(nn.Module):
@@ -42,40 +46,66 @@ class ModelSpec:
     description: str
 
 
-_REGISTRY: dict[str, ModelSpec] = {}
+_FAMILY = "AnoTrans (ICANN 2022): U-shaped Swin Transformer GAN"
 
-
-def register_model(
-    name: str, config_cls: type[ModelConfig], description: str, **defaults: Any
-) -> Callable[[Callable[[Any], tuple[nn.Module, nn.Module]]], Callable[[Any], tuple[nn.Module, nn.Module]]]:
-    """Register ``builder(config) -> (generator, discriminator)`` under ``name`` with default overrides."""
-
-    def decorator(
-        builder: Callable[[Any], tuple[nn.Module, nn.Module]],
-    ) -> Callable[[Any], tuple[nn.Module, nn.Module]]:
-        if name in _REGISTRY:
-            raise ValueError(f"model {name!r} registered twice")
-        _REGISTRY[name] = ModelSpec(name, config_cls, builder, dict(defaults), description)
-        return builder
-
-    return decorator
+# The one place models are registered: families define configs and builders and never import this
+# module, so the import graph points one way (registry -> families).
+_REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            "ganomaly",
+            GanomalyConfig,
+            build_ganomaly,
+            {},
+            "GANomaly: DCGAN encoder-decoder-encoder, latent-distance score",
+        ),
+        ModelSpec(
+            "sagan",
+            SaganConfig,
+            build_sagan,
+            {},
+            "SAGAN: skip-attention U-Net with CBAM on every encoder level",
+        ),
+        ModelSpec(
+            "skip-ganomaly",
+            SkipGanomalyConfig,
+            build_skip_ganomaly,
+            {},
+            "Skip-GANomaly: pix2pix U-Net generator",
+        ),
+        ModelSpec(
+            "anotrans",
+            AnoTransConfig,
+            build_anotrans,
+            {},
+            f"{_FAMILY}, Skip Attention Connections (the paper's architecture)",
+        ),
+        ModelSpec(
+            "anotrans-cbam", AnoTransConfig, build_anotrans, {"skip": "cbam"}, f"{_FAMILY}, CBAM skips"
+        ),
+        ModelSpec(
+            "anotrans-plain", AnoTransConfig, build_anotrans, {"skip": "plain"}, f"{_FAMILY}, identity skips"
+        ),
+        ModelSpec(
+            "anotrans-vit",
+            AnoTransConfig,
+            build_anotrans,
+            {"attention": "global"},
+            f"{_FAMILY}, ViT attention (Tab. 1)",
+        ),
+    )
+}
 
 
 def _spec(name: str) -> ModelSpec:
-    _ensure_loaded()
     if name not in _REGISTRY:
         raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}")
     return _REGISTRY[name]
 
 
-def _ensure_loaded() -> None:
-    # Importing the family modules runs their @register_model decorators.
-    from anotrans.networks import baselines, generator  # noqa: F401
-
-
 def list_models() -> list[str]:
     """Names accepted by :func:`build_model`, in registration order."""
-    _ensure_loaded()
     return list(_REGISTRY)
 
 
@@ -94,7 +124,7 @@ def make_config(name: str, image_size: int = 32, channels: int = 3, **overrides:
             f"its options are: {', '.join(sorted(fields))}"
         )
     values = {**spec.defaults, **overrides, "image_size": image_size, "channels": channels}
-    return spec.config_cls(**values)
+    return spec.config_cls.from_dict(values)
 
 
 def build_model(name: str, image_size: int = 32, channels: int = 3, **overrides: Any) -> AnomalyGAN:
@@ -102,13 +132,14 @@ def build_model(name: str, image_size: int = 32, channels: int = 3, **overrides:
     return _build(name, make_config(name, image_size, channels, **overrides))
 
 
-def build_model_from_config(data: dict[str, Any]) -> AnomalyGAN:
-    """Rebuild a model from :meth:`AnomalyGAN.config_dict` output (e.g. read from a checkpoint)."""
+def build_model_from_config(data: dict[str, Any], source: str | None = None) -> AnomalyGAN:
+    """Rebuild a model from :meth:`AnomalyGAN.config_dict` output (e.g. read from ``source``, a file)."""
     try:
         name, cfg = data["name"], data["config"]
     except (KeyError, TypeError) as exc:
-        raise ConfigError(f"model config must have 'name' and 'config' keys, got {data!r}") from exc
-    return _build(name, _spec(name).config_cls.from_dict(cfg))
+        where = f"{source}: " if source else ""
+        raise ConfigError(f"{where}model config must have 'name' and 'config' keys, got {data!r}") from exc
+    return _build(name, _spec(name).config_cls.from_dict(cfg, source))
 
 
 def _build(name: str, config: ModelConfig) -> AnomalyGAN:

@@ -1,5 +1,11 @@
 """Transformer pieces of the AnoTrans generator (paper sec. 2.2-2.3, Eq. 1-4), after Swin / Swin-Unet.
 
+Read top-down, this file is the paper's path written plainly: windows (``window_partition``), attention
+inside a window with Swin's relative position bias and shifted-window mask (:class:`WindowAttention`),
+the block of Eq. 1-4 (:class:`SwinBlock`), then the patch layers. Faster kernels for the same maths live
+in :mod:`anotrans.networks.fast_attention`, behind its one switch ``fast_attention.ENABLED`` (on by
+default; tests/networks/test_fast_paths.py checks them against this path).
+
 Tokens are ``[B, L, C]`` with ``L = H * W`` in row-major order. Every module that needs the token grid is
 built for one resolution, so the relative position index and the shifted-window mask are computed once at
 construction (non-persistent buffers: they follow ``.to(device)`` but stay out of checkpoints).
@@ -8,14 +14,13 @@ construction (non-persistent buffers: they follow ``.to(device)`` but stay out o
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from anotrans.errors import ConfigError
+from anotrans.networks import fast_attention
 
 __all__ = [
-    "EXPLICIT_MAX_TOKENS",
     "MASK_VALUE",
     "AttentionBlock",
     "GlobalAttentionBlock",
@@ -26,13 +31,12 @@ __all__ = [
     "SwinBlock",
     "TransformerBlock",
     "WindowAttention",
+    "attention",
     "effective_window",
-    "explicit_attention",
     "relative_position_index",
     "shifted_window_mask",
     "tokens_to_image",
     "unpatchify",
-    "window_order",
     "window_partition",
     "window_reverse",
 ]
@@ -55,34 +59,6 @@ def window_reverse(windows: Tensor, window: int, h: int, w: int) -> Tensor:
     c = windows.shape[-1]
     x = windows.view(-1, h // window, w // window, window, window, c).permute(0, 1, 3, 2, 4, 5)
     return x.reshape(-1, h, w, c)
-
-
-def unpatchify(x: Tensor, h: int, w: int, patch: int) -> Tensor:
-    """Pixel shuffle on tokens: ``[B, h*w, patch*patch*C] -> [B, (h*patch) * (w*patch), C]``.
-
-    A token's features are read as ``(row offset, column offset, channel)``, so each token paints its own
-    ``patch x patch`` square. Correct for any patch size, unlike the released code's plain ``view``, which
-    scrambles pixels whenever patch != 2 (reference notes 2.4).
-    """
-    b = x.shape[0]
-    c = x.shape[-1] // (patch * patch)
-    x = x.view(b, h, w, patch, patch, c).permute(0, 1, 3, 2, 4, 5)
-    return x.reshape(b, h * patch * w * patch, c)
-
-
-def tokens_to_image(x: Tensor, h: int, w: int) -> Tensor:
-    """``[B, h*w, C] -> [B, C, h, w]`` (the token grid is row-major)."""
-    return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], h, w)
-
-
-def effective_window(resolution: int, window: int, shift: int) -> tuple[int, int]:
-    """Swin's rule: a window that covers the whole map shrinks to it and stops shifting.
-
-    Shifting a single window that spans the map would only roll the image around, so the shift is dropped.
-    """
-    if resolution <= window:
-        return resolution, 0
-    return window, shift
 
 
 def relative_position_index(window: int) -> Tensor:
@@ -108,63 +84,33 @@ def shifted_window_mask(h: int, w: int, window: int, shift: int) -> Tensor:
     return torch.zeros(different.shape).masked_fill_(different, MASK_VALUE)
 
 
-def window_order(resolution: int, window: int, shift: int) -> Tensor:
-    """``[r*r]`` token indices that put a row-major grid, rolled by ``-shift``, in window_partition order."""
-    grid = torch.arange(resolution * resolution).view(1, resolution, resolution, 1)
-    if shift:
-        grid = torch.roll(grid, shifts=(-shift, -shift), dims=(1, 2))
-    return window_partition(grid, window).flatten()
+def effective_window(resolution: int, window: int, shift: int) -> tuple[int, int]:
+    """Swin's rule: a window that covers the whole map shrinks to it and stops shifting.
 
-
-# Longest sequence for which CPU attention takes :func:`explicit_attention`: on Swin's 4-token windows it
-# beats SDPA in bf16 (~1.5-1.9x) and, with fp32 heads padded past torch's small-bmm loop, in fp32 too.
-EXPLICIT_MAX_TOKENS = 16
-
-
-# torch's CPU bmm runs a scalar loop when contraction * rows * cols < 400. In fp32 that loop takes ~4x
-# longer than the BLAS path on 4-token windows with 16-wide heads (4 * 4 * 16 = 256), for the output bmm
-# and three of the four backward ones; in bf16 it is as fast, so only fp32 heads are zero-padded past it.
-_SMALL_BMM = 400
-
-
-def _padded_head_dim(dtype: torch.dtype, n: int, d: int) -> int:
-    """Head width for :func:`explicit_attention`'s bmm: ``d``, or just enough to leave torch's scalar loop."""
-    want = -(-_SMALL_BMM // (n * n))
-    return want if dtype == torch.float32 and d < want <= 2 * d else d
-
-
-def explicit_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None) -> Tensor:
-    """``softmax(q k^T / sqrt(d) + mask) v`` as two batched matmuls over ``[..., N, d]`` inputs.
-
-    The logits are built transposed (keys on dim -2) because CPU softmax over a last dim as short as a
-    window (4) is ~20x slower than over dim -2; the matmuls read the transposes without a copy. With a
-    mask, one ``baddbmm`` applies the scale and adds the mask in the matmul's own output pass. Under bf16
-    autocast the matmuls run in bf16 and the softmax in fp32 (autocast's rule, as in SDPA's math path).
-    Zero columns added to the heads (:func:`_padded_head_dim`) change no logit and no output column.
+    Shifting a single window that spans the map would only roll the image around, so the shift is dropped.
     """
-    *batch, n, d = q.shape
-    pad = _padded_head_dim(q.dtype, n, d) - d
-    # bmm's 3-D operands copy the strided heads anyway; when padding, F.pad makes that one copy.
-    q3, k3, v3 = ((F.pad(t, (0, pad)) if pad else t).reshape(-1, n, d + pad) for t in (q, k, v))
-    if attn_mask is None:
-        logits_t = torch.bmm(k3, q3.transpose(-2, -1)).mul_(d**-0.5)
-    else:
-        mask_t = attn_mask.transpose(-2, -1).expand(*batch, n, n).reshape(-1, n, n)
-        logits_t = torch.baddbmm(mask_t.to(k3.dtype), k3, q3.transpose(-2, -1), alpha=d**-0.5)
-    probs = logits_t.softmax(-2).transpose(-2, -1).to(v.dtype)
-    return torch.bmm(probs, v3).view(*batch, n, d + pad)[..., :d]
+    if resolution <= window:
+        return resolution, 0
+    return window, shift
+
+
+def attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> Tensor:
+    """``softmax(q k^T / sqrt(d) + mask) v`` per head, on ``[B, heads, N, d]`` (Swin's attention).
+
+    ``mask`` is additive and broadcastable to ``[B, heads, N, N]``: the relative position bias, plus the
+    shifted-window mask in SW-MSA. With ``fast_attention.ENABLED`` the same values come from SDPA or a
+    faster CPU kernel.
+    """
+    if fast_attention.ENABLED:
+        return fast_attention.attention(q, k, v, mask)
+    logits = q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5
+    if mask is not None:
+        logits = logits + mask
+    return logits.softmax(-1) @ v
 
 
 class MultiHeadSelfAttention(nn.Module):
-    """ViT multi-head self-attention over all tokens of each sequence, computed by fused SDPA.
-
-    Except on CPU for short sequences (Swin windows), where :func:`explicit_attention` is faster; in
-    training SDPA would also leave its fused CPU kernel for its unfused math path, since the mask (the
-    relative position bias) needs a gradient.
-
-    ``attn_mask`` (additive, broadcastable to ``[B, heads, N, N]``) carries the relative position bias
-    and the shifted-window mask of :class:`WindowAttention`. Scale is ``head_dim ** -0.5`` (SDPA's default).
-    """
+    """ViT multi-head self-attention over all tokens of each sequence (scale ``head_dim ** -0.5``)."""
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True) -> None:
         super().__init__()
@@ -174,25 +120,22 @@ class MultiHeadSelfAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: Tensor, attn_mask: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """``[B, N, C] -> [B, N, C]``; ``mask`` as in :func:`attention`."""
         b, n, c = x.shape
         # Unbinding dim 2 (not a permuted dim 0) makes backward stack the q/k/v grads straight into the
         # qkv output's [B, N, 3, heads, d] layout: one copy fewer than stacking then re-laying them out.
         qkv = self.qkv(x).view(b, n, 3, self.num_heads, c // self.num_heads).unbind(2)
         q, k, v = (t.transpose(1, 2) for t in qkv)  # [B, heads, N, d] views
-        if q.is_cuda or n > EXPLICIT_MAX_TOKENS:
-            if attn_mask is not None:
-                attn_mask = attn_mask.to(q.dtype)  # autocast runs q in bf16; SDPA needs the same dtype
-            x = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
-        else:
-            x = explicit_attention(q, k, v, attn_mask)
-        return self.proj(x.transpose(1, 2).reshape(b, n, c))
+        return self.proj(attention(q, k, v, mask).transpose(1, 2).reshape(b, n, c))
 
 
 class WindowAttention(MultiHeadSelfAttention):
     """W-MSA / SW-MSA inside ``window x window`` windows with Swin's learned relative position bias.
 
-    Input ``[B * nW, N, C]`` from :func:`window_partition`; ``mask`` is ``[nW, N, N]`` or None.
+    Input ``[B * nW, N, C]`` from :func:`window_partition`; ``mask`` is the ``[nW, N, N]`` shifted-window
+    mask (SW-MSA) or None (W-MSA). The bias ``B`` of ``softmax(q k^T / sqrt(d) + B) v`` is looked up in a
+    ``(2w-1)^2 x heads`` table by the (row, column) offset of each (query, key) pair.
     """
 
     def __init__(self, dim: int, window_size: int, num_heads: int, qkv_bias: bool = True) -> None:
@@ -204,14 +147,14 @@ class WindowAttention(MultiHeadSelfAttention):
             "relative_position_index", relative_position_index(window_size).flatten(), persistent=False
         )
 
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:  # type: ignore[override]
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         n = self.window_size**2
         bias = self.relative_position_bias_table[self.relative_position_index]
         bias = bias.view(n, n, self.num_heads).permute(2, 0, 1).unsqueeze(0)  # [1, heads, N, N]
         if mask is not None:
             # Windows are batch-major, so tiling the per-window masks B times lines them up with x.
+            # (A 4-D mask also keeps SDPA on its fused CPU kernel; a 3-D one falls back to its math path.)
             bias = (bias + mask.unsqueeze(1)).repeat(x.shape[0] // mask.shape[0], 1, 1, 1)
-        # A 4-D mask keeps SDPA on its fused CPU kernel; a 3-D one falls back to the unfused math path.
         return super().forward(x, bias)
 
 
@@ -245,18 +188,8 @@ class TransformerBlock(nn.Module):
         return self._forward(x)
 
     def _forward(self, x: Tensor) -> Tensor:
-        x = x + self.attend(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
-
-
-class GlobalAttentionBlock(TransformerBlock):
-    """ViT encoder block: full MHSA over every token (the paper's Table 1 alternative to windows).
-
-    Unlike the released ``'tf'`` option, the two sub-layers have their own LayerNorms.
-    """
-
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0) -> None:
-        super().__init__(dim, MultiHeadSelfAttention(dim, num_heads), mlp_ratio)
+        x = x + self.attend(self.norm1(x))  # Eq. 1 (W-MSA) or Eq. 3 (SW-MSA)
+        return x + self.mlp(self.norm2(x))  # Eq. 2 or Eq. 4
 
 
 class SwinBlock(TransformerBlock):
@@ -285,19 +218,37 @@ class SwinBlock(TransformerBlock):
         self.shift_size = shift
         mask = shifted_window_mask(resolution, resolution, window, shift) if shift else None
         self.register_buffer("attn_mask", mask, persistent=False)
-        # Roll by -shift then window_partition, as one token gather (and its inverse): a single
-        # index_select each way instead of roll + permute copies, several times faster fwd and bwd.
-        order = window_order(resolution, window, shift)
-        self.register_buffer("window_order", order, persistent=False)
-        self.register_buffer("token_order", torch.argsort(order), persistent=False)
 
     def attend(self, x: Tensor) -> Tensor:
+        """W-MSA / SW-MSA on ``[B, L, C]`` tokens: roll by -shift, attend per window, put back, roll back."""
         b, length, c = x.shape
         r = self.resolution
         if length != r * r:
             raise ValueError(f"SwinBlock built for {r}x{r} tokens got {length} tokens")
-        windows = x.index_select(1, self.window_order).view(-1, self.window_size**2, c)
-        return self.attn(windows, self.attn_mask).view(b, length, c).index_select(1, self.token_order)
+        if fast_attention.ENABLED:
+            return fast_attention.swin_attend(self, x)
+        windows = self.attn(self.to_windows(x), self.attn_mask)
+        grid = window_reverse(windows, self.window_size, r, r)
+        if self.shift_size:
+            grid = torch.roll(grid, shifts=(self.shift_size, self.shift_size), dims=(1, 2))
+        return grid.reshape(b, length, c)
+
+    def to_windows(self, x: Tensor) -> Tensor:
+        """``[B, L, ...] -> [B * nW, N, ...]``: the token grid rolled by -shift, cut into windows."""
+        grid = x.view(x.shape[0], self.resolution, self.resolution, -1)
+        if self.shift_size:
+            grid = torch.roll(grid, shifts=(-self.shift_size, -self.shift_size), dims=(1, 2))
+        return window_partition(grid, self.window_size)
+
+
+class GlobalAttentionBlock(TransformerBlock):
+    """ViT encoder block: full MHSA over every token (the paper's Table 1 alternative to windows).
+
+    Unlike the released ``'tf'`` option, the two sub-layers have their own LayerNorms.
+    """
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0) -> None:
+        super().__init__(dim, MultiHeadSelfAttention(dim, num_heads), mlp_ratio)
 
 
 class AttentionBlock(nn.Module):
@@ -388,3 +339,21 @@ class PatchExpand(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.norm(unpatchify(self.expand(x), self.resolution, self.resolution, self.scale))
+
+
+def unpatchify(x: Tensor, h: int, w: int, patch: int) -> Tensor:
+    """Pixel shuffle on tokens: ``[B, h*w, patch*patch*C] -> [B, (h*patch) * (w*patch), C]``.
+
+    A token's features are read as ``(row offset, column offset, channel)``, so each token paints its own
+    ``patch x patch`` square. Correct for any patch size, unlike the released code's plain ``view``, which
+    scrambles pixels whenever patch != 2 (reference notes 2.4).
+    """
+    b = x.shape[0]
+    c = x.shape[-1] // (patch * patch)
+    x = x.view(b, h, w, patch, patch, c).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(b, h * patch * w * patch, c)
+
+
+def tokens_to_image(x: Tensor, h: int, w: int) -> Tensor:
+    """``[B, h*w, C] -> [B, C, h, w]`` (the token grid is row-major)."""
+    return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], h, w)

@@ -10,7 +10,7 @@ import contextlib
 import dataclasses
 import math
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from anotrans.errors import ConfigError
-from anotrans.training.config import known_fields
+from anotrans.networks.calling import discriminate, generate, has_latent_encoder
+from anotrans.utils.sections import Section
 
 SCORE_FORMULAS: dict[str, str] = {
     "paper": "Eq. 9: lambda*R + (1-lambda)*L; R = pixel MSE of x vs G(x), L = MSE of D's features",
@@ -33,13 +34,15 @@ DEFAULT_SCORE = "disc"
 
 
 @dataclasses.dataclass
-class ScoreConfig:
+class ScoreConfig(Section):
     """Which score, how it is mixed, and how the deployment threshold is taken from validation normals.
 
     ``score_lambda`` is lambda of Eq. 9 (the weight on R): 0.1 in the paper, 0.9 in the released code.
     ``score_norm`` "zscore" standardises R and L by their validation-normal mean/std before mixing.
     ``threshold_quantile``: the threshold is this quantile of the validation normals' raw scores.
     """
+
+    SECTION: ClassVar[str] = "score"
 
     score: str = DEFAULT_SCORE
     score_norm: str = "raw"
@@ -61,40 +64,10 @@ class ScoreConfig:
         if not 0.0 < self.threshold_quantile <= 1.0:
             raise ConfigError(f"--threshold-quantile must be in (0, 1], got {self.threshold_quantile}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ScoreConfig:
-        return cls(**known_fields(cls, data))
-
-
-@dataclasses.dataclass
-class Generated:
-    """A generator's output: the reconstruction and, for GANomaly-style models, z and z_hat."""
-
-    recon: Tensor
-    z: Tensor | None = None
-    z_hat: Tensor | None = None
-
-
-def generate(generator: nn.Module, x: Tensor) -> Generated:
-    """One generator pass, using ``forward_latent`` when the model has a second encoder."""
-    if hasattr(generator, "forward_latent"):
-        recon, z, z_hat = generator.forward_latent(x)
-        return Generated(recon, z.flatten(1), z_hat.flatten(1))
-    return Generated(generator(x))
-
-
-def discriminate(discriminator: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
-    """D's ``(logits[B], features[B, F])``, shapes made explicit whatever the network returns."""
-    logits, features = discriminator(x)
-    return logits.reshape(x.shape[0]), features.flatten(1)
-
 
 def available_scores(model: nn.Module) -> list[str]:
-    """The formulas this model supports (``encoder`` needs ``generator.forward_latent``)."""
-    has_encoder = hasattr(model.generator, "forward_latent")
+    """The formulas this model supports (``encoder`` needs a second encoder)."""
+    has_encoder = has_latent_encoder(model.generator)
     return [s for s in SCORE_FORMULAS if s != "encoder" or has_encoder]
 
 

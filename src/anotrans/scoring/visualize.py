@@ -6,11 +6,14 @@ cool and an anomaly hot; a per-image scale would paint every image's largest res
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from anotrans.utils.files import atomic_write_bytes
 
 
 def _display(image: np.ndarray) -> np.ndarray:
@@ -22,7 +25,7 @@ def _display(image: np.ndarray) -> np.ndarray:
 def save_panel(
     path: str | Path, image: np.ndarray, recon: np.ndarray, residual: np.ndarray, vmax: float, title: str
 ) -> None:
-    """Write one PNG of three panels; ``residual`` is the [H, W] map that ``residual-max`` scores."""
+    """Write one PNG of three panels (atomically); ``residual`` is the [H, W] map ``residual-max`` scores."""
     fig = Figure(figsize=(7.5, 2.8), dpi=100)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 3)
@@ -37,4 +40,6 @@ def save_panel(
     for ax in axes:
         ax.axis("off")
     fig.suptitle(title, fontsize=9)
-    fig.savefig(path)
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
+    atomic_write_bytes(path, png.getvalue())

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 from anotrans.errors import ConfigError
+from anotrans.utils.sections import Section
 
 PRECISIONS = ("fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 EPOCH_SELECTIONS = ("last", "val")
 
 
-def known_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
-    """The entries of ``data`` that are fields of dataclass ``cls`` (configs saved by other versions load)."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return {k: v for k, v in data.items() if k in names}
-
-
 @dataclasses.dataclass
-class TrainConfig:
+class TrainConfig(Section):
     """Optimiser, schedule and loss settings; the defaults follow the paper (sec. 2.5, 3.2).
 
     ``lr_decay_epochs``: over the last N epochs both learning rates fall linearly (epoch e of E runs at
@@ -41,9 +36,13 @@ class TrainConfig:
     batch, as one process does (training.distributed); off, each process normalises its own share.
     ``compile``: ``torch.compile`` G and D (a first-step compile delay, then faster steps on GPU).
     ``dist_timeout``: seconds a process waits for the others before the job ends with an error.
+    ``checkpoint_every``: also write the resume checkpoint after every N-th update (0: at epoch ends
+    only), so a kill loses at most N updates; see ``training.state`` for what it holds.
     ``reference_eval``: also measure, after every epoch, the test AUROC the released code would report
     (train-mode networks, unshuffled test set, batches of 128, 0.9 R + 0.1 L); for comparison only.
     """
+
+    SECTION: ClassVar[str] = "training"
 
     model: str = "anotrans"
     model_options: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -67,6 +66,7 @@ class TrainConfig:
     device: str = "auto"
     workers: int = 0
     threads: int = 0
+    checkpoint_every: int = 0
     eval_every_epoch: bool = False
     reference_eval: bool = False
     select_epoch: str = "last"
@@ -100,17 +100,10 @@ class TrainConfig:
             raise ConfigError(f"--dist-timeout must be > 0 seconds, got {self.dist_timeout}")
         if self.lr <= 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
-        for name in ("workers", "threads"):
+        for name in ("workers", "threads", "checkpoint_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name} must be >= 0, got {getattr(self, name)}")
 
     def lr_at(self, epoch: int) -> float:
         """The learning rate of (0-based) ``epoch``: a pure function of it, so a resumed run agrees."""
         return self.lr * min(1.0, (self.epochs - epoch) / (self.lr_decay_epochs + 1))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        return cls(**known_fields(cls, data))

@@ -51,7 +51,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset, DistributedSampler, Subset
 
 from anotrans.errors import AnotransError, ConfigError
-from anotrans.scoring.scores import Generated, ScoreTable, generate
+from anotrans.networks.calling import Generated, generate
+from anotrans.scoring.scores import ScoreTable
 
 log = logging.getLogger(__name__)
 

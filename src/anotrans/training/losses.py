@@ -15,12 +15,16 @@ from torch import Tensor
 
 @dataclasses.dataclass(frozen=True)
 class LossWeights:
-    """lambda_adv, lambda_con, lambda_lat of Eq. 8 (paper: 1, 50, 1) and GANomaly's encoder weight."""
+    """lambda_adv, lambda_con, lambda_lat of Eq. 8 and GANomaly's encoder weight.
 
-    adv: float = 1.0
-    con: float = 50.0
-    lat: float = 1.0
-    enc: float = 1.0
+    No defaults here: the values come from ``TrainConfig`` (``w_adv``, ``w_con``, ``w_lat``, ``w_enc``;
+    the paper's 1, 50, 1), the one place a run's settings are kept.
+    """
+
+    adv: float
+    con: float
+    lat: float
+    enc: float
 
 
 def discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:

@@ -5,19 +5,33 @@ A resumed run restores these snapshots so that it continues exactly where an uni
 
 from __future__ import annotations
 
+import os
 import random
 from typing import Any
 
 import numpy as np
 import torch
 
+# cuBLAS is deterministic only with a fixed workspace; torch refuses CUDA matmuls in deterministic mode
+# without this setting (read when cuBLAS starts, so set before the first CUDA matmul of the process).
+CUBLAS_WORKSPACE = ":4096:8"
+
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
-    """Seed python, numpy and torch (all devices); ``deterministic`` also bans non-deterministic kernels."""
+    """Seed python, numpy and torch (all devices); ``deterministic`` also forbids non-deterministic kernels.
+
+    Deterministic: torch raises an error at any op without a deterministic kernel (on CUDA, e.g. the
+    backward of bilinear upsampling) instead of running it, cuDNN picks fixed algorithms, and cuBLAS gets
+    the fixed workspace it needs. Otherwise cuDNN benchmark mode is on: training feeds the same shapes
+    every batch, so timing the convolution algorithms once and keeping the fastest pays off, at the cost
+    of run-to-run differences in the last bits.
+    """
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    torch.use_deterministic_algorithms(deterministic)
     torch.backends.cudnn.deterministic = deterministic
     torch.backends.cudnn.benchmark = not deterministic
 

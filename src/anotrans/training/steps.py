@@ -25,8 +25,8 @@ import torch
 from torch import Tensor, nn
 
 from anotrans.errors import AnotransError
+from anotrans.networks.calling import Generated, discriminate, has_latent_encoder
 from anotrans.networks.init import dcgan_init_
-from anotrans.scoring.scores import Generated, discriminate
 from anotrans.training import losses
 from anotrans.training.config import TrainConfig
 from anotrans.training.corruption import noise_patches
@@ -78,8 +78,8 @@ class GanomalyObjective(GeneratorObjective):
 
 
 def objective_for(model: nn.Module) -> GeneratorObjective:
-    """GANomaly-style generators expose ``forward_latent``; every other family uses Eq. 8."""
-    return GanomalyObjective() if hasattr(model.generator, "forward_latent") else GeneratorObjective()
+    """GANomaly-style generators (a second encoder) have their own; every other family uses Eq. 8."""
+    return GanomalyObjective() if has_latent_encoder(model.generator) else GeneratorObjective()
 
 
 @contextlib.contextmanager
@@ -114,7 +114,9 @@ class GanUpdater:
         self.replicas = replicas or Replicas(device)
         self.nets = self.replicas.nets(model, config.compile)
         self.objective = objective_for(model)
-        self.weights = losses.LossWeights(config.w_adv, config.w_con, config.w_lat, config.w_enc)
+        self.weights = losses.LossWeights(
+            adv=config.w_adv, con=config.w_con, lat=config.w_lat, enc=config.w_enc
+        )
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(model.generator.parameters(), lr=config.lr, betas=betas)
         self.opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=config.lr, betas=betas)

@@ -2,23 +2,23 @@
 
 Reading order: :func:`fit` → ``_run_epoch`` (one pass over the training normals) → ``_end_epoch``
 (validation, optional test AUROC, epoch log, resume state) → ``_finish`` (threshold from validation,
-test metrics, model and config files).
+test metrics, model and config files). What a resume checkpoint holds: ``training.state``.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import json
 import logging
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from anotrans.data.loader import make_loader
 from anotrans.data.spec import DataSpec, DataSplits
 from anotrans.networks.registry import AnomalyGAN
 from anotrans.scoring.reference import REFERENCE_BATCH_SIZE, reference_protocol_auroc
@@ -27,8 +27,12 @@ from anotrans.scoring.scores import ScoreConfig, Scorer, ScoreTable, available_s
 from anotrans.training import checkpoint as ckpt
 from anotrans.training.config import TrainConfig
 from anotrans.training.distributed import Replicas
-from anotrans.training.reproducibility import restore_rng_state, rng_state, seed_everything
+from anotrans.training.reproducibility import seed_everything
+from anotrans.training.runlock import run_lock
+from anotrans.training.state import EpochProgress, EpochState, load_state, save_state
 from anotrans.training.steps import GanUpdater
+from anotrans.utils.devices import resolve_device
+from anotrans.utils.files import atomic_write_bytes, write_json
 
 log = logging.getLogger(__name__)
 
@@ -43,49 +47,12 @@ REFERENCE_NOTE = (
 )
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def make_loader(
-    dataset: Dataset,
-    batch_size: int,
-    workers: int = 0,
-    shuffle: bool = False,
-    seed: int = 0,
-    drop_last: bool = False,
-    sampler: Sampler | None = None,
-    pin_memory: bool = False,
-) -> DataLoader:
-    """The one DataLoader recipe: a seeded shuffle order, so epoch e shuffles alike after a resume.
-
-    ``sampler`` (several processes) replaces the shuffle; the seeded generator still feeds the workers'
-    base seed, as in one process, so the global torch RNG advances alike. ``pin_memory`` for CUDA copies.
-    """
-    generator = torch.Generator().manual_seed(seed) if shuffle or sampler is not None else None
-    if workers > 0 and hasattr(dataset, "preload"):
-        # Decode once here: forked workers inherit the filled memo instead of decoding every epoch.
-        dataset.preload()
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle and sampler is None,
-        sampler=sampler,
-        num_workers=workers,
-        generator=generator,
-        drop_last=drop_last,
-        pin_memory=pin_memory,
-        persistent_workers=False,
-    )
-
-
 def run_config(
     model: AnomalyGAN, spec: DataSpec, train: TrainConfig, score: ScoreConfig, scorer: Scorer | None = None
 ) -> dict[str, Any]:
     """config.json: everything that rebuilds and explains the run; ``normalisation`` once training ends."""
     return {
+        "format_version": ckpt.CONFIG_FORMAT,
         "model": model.config_dict(),
         "data": spec.to_dict(),
         "training": train.to_dict(),
@@ -93,16 +60,6 @@ def run_config(
         "normalisation": None if scorer is None else scorer.stats,
         "threshold": None if scorer is None else scorer.threshold,
     }
-
-
-@dataclasses.dataclass
-class _EpochState:
-    epoch: int = 0  # completed epochs
-    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    best_val: float | None = None
-    best_epoch: int | None = None
-    train_seconds: float = 0.0
-    images_seen: int = 0
 
 
 class Trainer:
@@ -130,17 +87,23 @@ class Trainer:
         self.model.to(self.device)
         self.updater = GanUpdater(model, config, self.device, self.replicas)
         self.formulas = available_scores(model)
-        self.state = _EpochState()
+        self.state = EpochState()
+        self.progress: EpochProgress | None = None  # set by a resume in the middle of an epoch
         self.tensorboard = None
 
     def fit(self, resume: bool = False) -> dict[str, Any]:
-        seed_everything(self.config.seed, self.config.deterministic)
+        """Train (holding the run directory's lock, so a second process cannot write into it)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        # Under torchrun only rank 0 writes into the run directory, so it alone holds the lock.
+        with run_lock(self.run_dir) if self.replicas.is_main else contextlib.nullcontext():
+            return self._fit(resume)
+
+    def _fit(self, resume: bool) -> dict[str, Any]:
+        seed_everything(self.config.seed, self.config.deterministic)
         if resume:
             self._resume()
-        elif self.replicas.is_main:
-            ckpt.write_json(self.run_dir / ckpt.CONFIG_FILE, self._config())
-        self.tensorboard = _tensorboard_writer(self.run_dir) if self.replicas.is_main else None
+        if self.replicas.is_main:
+            self._start_files(resume)
         threads = torch.get_num_threads()
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
@@ -155,6 +118,17 @@ class Trainer:
             if self.tensorboard is not None:
                 self.tensorboard.close()
 
+    def _start_files(self, resume: bool) -> None:
+        """Rank 0's (or a plain run's) files at the start: config, skipped-file list, TensorBoard."""
+        if not resume:  # a fresh run: an older run's checkpoint here must never be resumed into this one
+            for stale in (ckpt.CONFIG_FILE, ckpt.STATE_FILE):  # config first: no config, nothing to resume
+                (self.run_dir / stale).unlink(missing_ok=True)
+            write_json(self.run_dir / ckpt.CONFIG_FILE, self._config())
+        if self.splits.info.get("skipped_files"):
+            text = "".join(f"{line}\n" for line in self.splits.info["skipped_files"])
+            atomic_write_bytes(self.run_dir / ckpt.SKIPPED_FILE, text.encode())
+        self.tensorboard = _tensorboard_writer(self.run_dir)
+
     def _config(self, scorer: Scorer | None = None) -> dict[str, Any]:
         return run_config(self.model, self.spec, self.config, self.score_config, scorer)
 
@@ -163,33 +137,37 @@ class Trainer:
         if not state_path.exists():
             log.info("no completed epoch in %s: starting from the beginning", self.run_dir)
             return
-        rng_tensors, meta = ckpt.load_training_state(state_path, self.model, self.updater.optimizers)
-        restore_rng_state(rng_tensors, meta["rng"])
-        self.state = _EpochState(**meta["epoch_state"])
-        log.info("resuming %s after epoch %d", self.run_dir, self.state.epoch)
+        self.state, self.progress = load_state(state_path, self.updater)
+        done = f" and {self.progress.batches} updates" if self.progress else ""
+        log.info("resuming %s after epoch %d%s", self.run_dir, self.state.epoch, done)
 
     def _run_epoch(self, epoch: int) -> dict[str, float]:
         self.model.train()
         data = self.splits.train
         batch = min(self.config.batch_size, len(data))
+        per_epoch = len(data) // batch
+        progress, self.progress = self.progress or EpochProgress(epoch), None
         base_seed = self.config.seed * 100_003
         sampler = self.replicas.train_sampler(data, base_seed)  # None in one process
         if sampler is not None:
             sampler.set_epoch(epoch)
+        local = self.replicas.local_batch(batch)
         loader = make_loader(
             data,
-            self.replicas.local_batch(batch),
+            local,
             self.config.workers,
             shuffle=True,
             seed=base_seed + epoch,
             drop_last=True,
             sampler=sampler,
             pin_memory=self.device.type == "cuda",
+            # The position is counted in global batches, each rank's share of one being ``local``.
+            skip=progress.batches * local,
         )
-        sums: dict[str, float] = defaultdict(float)
-        n_batches, images, start = 0, 0, time.perf_counter()
+        start = time.perf_counter() - progress.seconds
         bar = tqdm(
-            total=len(loader) * batch,
+            total=per_epoch * batch,
+            initial=progress.images,
             unit="img",
             desc=f"epoch {epoch + 1}/{self.config.epochs}",
             disable=not (self.config.progress and self.replicas.is_main),
@@ -200,29 +178,21 @@ class Trainer:
             for sample in loader:
                 x = sample["image"].to(self.device, non_blocking=True)
                 result = self.updater.step(x)
-                for key, value in result.losses.items():
-                    sums[key] += value
-                sums["skipped_updates"] += result.skipped
-                sums["d_reinits"] += result.d_reinit
-                n_batches += 1
-                images += x.shape[0] * self.replicas.world_size
+                progress.add(result, x.shape[0] * self.replicas.world_size)
                 bar.update(x.shape[0] * self.replicas.world_size)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in result.losses.items()})
+                every, step = self.config.checkpoint_every, epoch * per_epoch + progress.batches
+                if every and step % every == 0 and progress.batches < per_epoch and self.replicas.is_main:
+                    progress.seconds = time.perf_counter() - start
+                    save_state(self.run_dir / ckpt.STATE_FILE, self.updater, self.state, progress)
         seconds = time.perf_counter() - start
         self.state.train_seconds += seconds
-        self.state.images_seen += images
-        means = {
-            f"loss_{k}": v / max(n_batches, 1)
-            for k, v in sums.items()
-            if k not in ("skipped_updates", "d_reinits")
-        }
+        self.state.images_seen += progress.images
         return {
-            **means,
-            "skipped_updates": int(sums["skipped_updates"]),
-            "d_reinits": int(sums["d_reinits"]),
+            **progress.record(),
             "lr": self.config.lr_at(epoch),
             "seconds": seconds,
-            "images_per_second": images / max(seconds, 1e-9),
+            "images_per_second": progress.images / max(seconds, 1e-9),
         }
 
     def _score(self, dataset: Dataset) -> ScoreTable:
@@ -264,17 +234,10 @@ class Trainer:
             for key, value in record.items():
                 if isinstance(value, (int, float)):
                     self.tensorboard.add_scalar(key, value, epoch + 1)
-        ckpt.atomic_write_bytes(
+        atomic_write_bytes(
             self.run_dir / ckpt.EPOCH_LOG, "".join(json.dumps(r) + "\n" for r in self.state.history).encode()
         )
-        rng_tensors, rng_meta = rng_state()
-        ckpt.save_training_state(
-            self.run_dir / ckpt.STATE_FILE,
-            self.model,
-            self.updater.optimizers,
-            rng_tensors,
-            {"rng": rng_meta, "epoch_state": dataclasses.asdict(self.state)},
-        )
+        save_state(self.run_dir / ckpt.STATE_FILE, self.updater, self.state)
 
     def _finish(self) -> dict[str, Any]:
         if self.config.select_epoch == "val":
@@ -289,6 +252,7 @@ class Trainer:
             else self.state.epoch,
             "n_train": len(self.splits.train),
             "n_val": len(val),
+            "num_skipped_files": len(self.splits.info.get("skipped_files", [])),
             "threshold": scorer.threshold,
             "train_seconds": self.state.train_seconds,
             "train_images_per_second": self.state.images_seen / max(self.state.train_seconds, 1e-9),
@@ -303,7 +267,7 @@ class Trainer:
                 test_images_per_second=len(test) / max(seconds, 1e-9),
             )
             if self.replicas.is_main:
-                ckpt.atomic_write_bytes(self.run_dir / ckpt.SCORES_FILE, scores_csv(scorer, test).encode())
+                atomic_write_bytes(self.run_dir / ckpt.SCORES_FILE, scores_csv(scorer, test).encode())
         per_epoch = [
             r["test_image_auroc_by_score"][scorer.config.score]
             for r in self.state.history
@@ -322,8 +286,8 @@ class Trainer:
             metrics["image_auroc_reference_protocol_note"] = REFERENCE_NOTE
         if self.replicas.is_main:
             ckpt.save_weights(self.run_dir / ckpt.MODEL_FILE, self.model)
-            ckpt.write_json(self.run_dir / ckpt.METRICS_FILE, metrics)
-            ckpt.write_json(self.run_dir / ckpt.CONFIG_FILE, self._config(scorer))
+            write_json(self.run_dir / ckpt.METRICS_FILE, metrics)
+            write_json(self.run_dir / ckpt.CONFIG_FILE, self._config(scorer))
         return metrics
 
 

@@ -1,4 +1,4 @@
-"""The GAN baselines AnoTrans is compared with; importing this package registers them.
+"""The GAN baselines AnoTrans is compared with (registered in :mod:`anotrans.networks.registry`).
 
 ``ganomaly`` (Akcay et al., ACCV 2018), ``skip-ganomaly`` (Akcay et al., IJCNN 2019) and ``sagan``
 (Liu et al., ICIP 2021). All share :class:`~anotrans.networks.discriminator.Discriminator`.

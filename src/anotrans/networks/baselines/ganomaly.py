@@ -11,7 +11,6 @@ from anotrans.networks.baselines.common import check_dcgan_size, check_positive
 from anotrans.networks.config import ModelConfig
 from anotrans.networks.discriminator import DcganEncoder, Discriminator, pyramid_sizes
 from anotrans.networks.init import dcgan_init_
-from anotrans.networks.registry import register_model
 
 
 @dataclasses.dataclass
@@ -70,7 +69,6 @@ class GanomalyGenerator(nn.Module):
         return reconstruction, z.flatten(1), self.encoder2(reconstruction).flatten(1)
 
 
-@register_model("ganomaly", GanomalyConfig, "GANomaly: DCGAN encoder-decoder-encoder, latent-distance score")
 def build_ganomaly(cfg: GanomalyConfig) -> tuple[nn.Module, nn.Module]:
     generator = GanomalyGenerator(cfg.image_size, cfg.channels, cfg.ngf, cfg.nz)
     return generator, Discriminator(cfg.image_size, cfg.channels, ndf=cfg.disc_ndf, nz=cfg.disc_nz)

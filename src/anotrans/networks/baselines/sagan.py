@@ -20,7 +20,6 @@ from anotrans.networks.cbam import CBAM
 from anotrans.networks.config import ModelConfig
 from anotrans.networks.discriminator import Discriminator
 from anotrans.networks.init import dcgan_init_
-from anotrans.networks.registry import register_model
 
 POOLS = ("soft", "max", "avg")
 OUTPUT_ACTIVATIONS = ("tanh", "none")
@@ -128,7 +127,6 @@ class SaganGenerator(nn.Module):
         return self.output(self.head(x))
 
 
-@register_model("sagan", SaganConfig, "SAGAN: skip-attention U-Net with CBAM on every encoder level")
 def build_sagan(cfg: SaganConfig) -> tuple[nn.Module, nn.Module]:
     generator = SaganGenerator(cfg.image_size, cfg.channels, cfg.ngf, cfg.pool, cfg.output_activation)
     return generator, Discriminator(cfg.image_size, cfg.channels, ndf=cfg.disc_ndf, nz=cfg.disc_nz)

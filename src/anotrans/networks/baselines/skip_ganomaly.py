@@ -11,7 +11,6 @@ from anotrans.networks.baselines.common import check_dcgan_size, check_positive,
 from anotrans.networks.config import ModelConfig
 from anotrans.networks.discriminator import Discriminator
 from anotrans.networks.init import dcgan_init_
-from anotrans.networks.registry import register_model
 
 
 @dataclasses.dataclass
@@ -71,7 +70,6 @@ class UnetGenerator(nn.Module):
         return x
 
 
-@register_model("skip-ganomaly", SkipGanomalyConfig, "Skip-GANomaly: pix2pix U-Net generator")
 def build_skip_ganomaly(cfg: SkipGanomalyConfig) -> tuple[nn.Module, nn.Module]:
     generator = UnetGenerator(cfg.image_size, cfg.channels, cfg.ngf)
     return generator, Discriminator(cfg.image_size, cfg.channels, ndf=cfg.disc_ndf, nz=cfg.disc_nz)

@@ -1,0 +1,140 @@
+"""Options in, typed configs out: KEY=VALUE and YAML parsing, the split into sections, saved runs.
+
+Every section (data, training, score, model) is read by the one strict rule of
+:mod:`anotrans.utils.sections`, whether it comes from the command line, a YAML file or a run's config.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from anotrans.data.spec import DataSpec
+from anotrans.errors import CheckpointError, ConfigError
+from anotrans.scoring.scores import ScoreConfig
+from anotrans.training.checkpoint import CONFIG_FILE, CONFIG_FORMAT, CONFIG_KEYS, CONFIG_SECTIONS
+from anotrans.training.config import TrainConfig
+from anotrans.utils.files import read_json
+from anotrans.utils.sections import Section
+
+# Options that may change when a run is resumed: they change neither the model nor the data (device and
+# threads may change float rounding).
+RESUMABLE_OPTIONS = frozenset(
+    {"epochs", "device", "workers", "threads", "progress", "checkpoint_every", "compile", "dist_timeout"}
+)
+ALIASES = {"lambda": "score_lambda"}
+SECTIONS: tuple[type[Section], ...] = (DataSpec, TrainConfig, ScoreConfig)
+
+
+def option_names() -> list[str]:
+    """Every option ``train`` accepts (the fields of DataSpec, TrainConfig and ScoreConfig)."""
+    return sorted({name for cls in SECTIONS for name in cls.field_names()})
+
+
+def parse_key_values(pairs: Sequence[str], option: str) -> dict[str, Any]:
+    """``KEY=VALUE`` strings (values parsed as YAML, dashes in keys read as underscores) as a dict."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{option} must look like KEY=VALUE, got {pair!r}")
+        out[key.strip().replace("-", "_")] = yaml.safe_load(value)
+    return out
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML (or JSON) mapping of option names to values; dashes and underscores are both accepted."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"--config: file {path} not found") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--config: {path} is not valid YAML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"--config: cannot read {path}: {exc.strerror or exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config: {path} must hold a mapping of option: value")
+    return data
+
+
+def build_configs(options: dict[str, Any]) -> tuple[DataSpec, TrainConfig, ScoreConfig]:
+    """Split flat options into the three typed configs; an unknown name is an error naming it.
+
+    ``seed`` seeds both the data split and training, so one number reproduces a run.
+    """
+    opts = {ALIASES.get(k.replace("-", "_"), k.replace("-", "_")): v for k, v in options.items()}
+    unknown = sorted(set(opts) - set(option_names()))
+    if unknown:
+        raise ConfigError(
+            f"unknown option(s) {', '.join(unknown)}; known options: {', '.join(option_names())}"
+        )
+
+    def section(cls: type[Section]) -> dict[str, Any]:
+        return {k: v for k, v in opts.items() if k in cls.field_names()}
+
+    train = TrainConfig.from_dict(section(TrainConfig))
+    spec = DataSpec.from_dict({**section(DataSpec), "seed": train.seed})
+    return spec, train, ScoreConfig.from_dict(section(ScoreConfig))
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """A run directory's config.json, each section read by the strict rule (errors name the file)."""
+
+    path: Path
+    model: dict[str, Any]  # AnomalyGAN.config_dict(): rebuilt with build_model_from_config(model, source)
+    data: DataSpec
+    training: TrainConfig
+    score: ScoreConfig
+    normalisation: dict[str, Any] | None  # None until training has finished
+
+    @property
+    def source(self) -> str:
+        return str(self.path)
+
+
+def read_run_config(run_dir: str | Path) -> RunConfig:
+    """Read ``run_dir/config.json``; a section this version cannot read is an error naming file and key."""
+    path = Path(run_dir) / CONFIG_FILE
+    saved = read_json(path)
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, got {type(saved).__name__}")
+    version = saved.get("format_version", 1)  # files written before the field existed are format 1
+    if not isinstance(version, int) or isinstance(version, bool) or version > CONFIG_FORMAT:
+        raise CheckpointError(
+            f"{path} has config format {version!r}, written by a newer anotrans; this version reads "
+            f"format {CONFIG_FORMAT} (upgrade anotrans to use this run)"
+        )
+    unknown = sorted(set(saved) - CONFIG_KEYS)
+    if unknown:
+        raise CheckpointError(f"{path}: unknown key(s) {', '.join(unknown)} (written by a newer anotrans?)")
+    missing = [name for name in CONFIG_SECTIONS if not isinstance(saved.get(name), dict)]
+    if missing:
+        raise CheckpointError(
+            f"{path} has no {', '.join(missing)} section (or not a mapping): not written by `anotrans train`?"
+        )
+    return RunConfig(
+        path,
+        saved["model"],
+        DataSpec.from_dict(saved["data"], str(path)),
+        TrainConfig.from_dict(saved["training"], str(path)),
+        ScoreConfig.from_dict(saved["score"], str(path)),
+        saved.get("normalisation"),
+    )
+
+
+def resume_config(run_dir: str | Path, overrides: dict[str, Any]) -> RunConfig:
+    """The saved run to continue, with the few ``RESUMABLE_OPTIONS`` that may change applied."""
+    run = read_run_config(run_dir)
+    refused = sorted(set(overrides) - RESUMABLE_OPTIONS)
+    if refused:
+        raise ConfigError(
+            f"--resume takes its settings from {run.path}; "
+            f"drop {', '.join(refused)} (only {', '.join(sorted(RESUMABLE_OPTIONS))} may change)"
+        )
+    run.training = TrainConfig.from_dict({**run.training.to_dict(), **overrides})
+    return run

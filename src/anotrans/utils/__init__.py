@@ -1,0 +1,1 @@
+"""Helpers below every other layer: atomic files, devices, the one config rule (imports only errors)."""
