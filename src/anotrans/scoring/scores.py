@@ -165,7 +165,7 @@ def score_batches(
     defects: list[str] = []
     with mode(model):
         for batch in batches:
-            comp = compute_components(model, batch["image"].to(device), sigma)
+            comp = compute_components(model, batch["image"].to(device, non_blocking=True), sigma)
             for name, values in comp.arrays().items():
                 parts[name].append(values)
             labels.append(np.asarray(batch["label"]).reshape(-1))
