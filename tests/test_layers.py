@@ -6,7 +6,7 @@ lower ones, and no two top-level parts import each other, directly or in a loop)
 
     errors, utils  <-  networks  <-  data, scoring  <-  training
                    <-  api, config, demo, detector, export, serving, report  <-  cli, cli_deploy, benchmark
-                   <-  console (the entry point)
+                   <-  console, __main__ (the entry points)
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ LAYERS: dict[str, int] = {
     "training": 3,
     **dict.fromkeys(("api", "config", "demo", "detector", "export", "serving", "report"), 4),
     **dict.fromkeys(("cli", "cli_deploy", "benchmark", ROOT), 5),
-    "console": 6,  # the entry point: picks the torch-free ONNX commands or the full CLI
+    **dict.fromkeys(
+        ("console", "__main__"), 6
+    ),  # the entry point: picks the torch-free ONNX commands or the full CLI
 }
 
 

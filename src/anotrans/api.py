@@ -22,8 +22,10 @@ from anotrans.config import (
 from anotrans.data import build_splits
 from anotrans.detector import Detector, Prediction, load
 from anotrans.networks.registry import build_model, build_model_from_config
+from anotrans.training import distributed
 from anotrans.training.reproducibility import seed_everything
 from anotrans.training.trainer import Trainer
+from anotrans.utils.devices import resolve_device
 
 __all__ = [
     "RESUMABLE_OPTIONS",
@@ -74,5 +76,8 @@ def train(
         )
     splits = build_splits(spec)
     check_validation(splits, train_cfg, score_cfg)
-    trainer = Trainer(model, splits, spec, train_cfg, score_cfg, run_dir)
-    return TrainResult(run_dir, trainer.fit(resume=resume))
+    # Under torchrun: one of several processes (training.distributed); otherwise a plain run.
+    device = resolve_device(train_cfg.device)
+    with distributed.launch(device, train_cfg.sync_bn, train_cfg.dist_timeout) as replicas:
+        trainer = Trainer(model, splits, spec, train_cfg, score_cfg, run_dir, replicas)
+        return TrainResult(run_dir, trainer.fit(resume=resume))

@@ -28,6 +28,7 @@ from anotrans.networks import list_models, model_description
 from anotrans.scoring.report import SCORES_FILE
 from anotrans.scoring.scores import AUTO_SCORE, SCORE_FORMULAS, SCORE_NORMS, ScoreConfig
 from anotrans.training.config import DEVICES, EPOCH_SELECTIONS, PRECISIONS, TrainConfig
+from anotrans.training.distributed import main_process
 
 _DEFAULTS = {
     f.name: f.default
@@ -140,6 +141,17 @@ _TRAIN_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         {"type": int, "help": "Also checkpoint every N updates, not only at epoch ends (0: epoch ends)."},
     ),
     ("--progress/--no-progress", "progress", {"help": "Show a progress bar per epoch."}),
+    (
+        "--sync-bn/--no-sync-bn",
+        "sync_bn",
+        {"help": "torchrun on CUDA: BatchNorm over the global batch (SyncBatchNorm), as one process."},
+    ),
+    ("--compile/--no-compile", "compile", {"help": "torch.compile G and D (faster GPU steps)."}),
+    (
+        "--dist-timeout",
+        "dist_timeout",
+        {"type": float, "help": "torchrun: seconds to wait for the other processes before failing."},
+    ),
 ]
 
 
@@ -218,8 +230,9 @@ def train(
     if out is None:
         raise ConfigError("--out RUN_DIR is required (or --resume RUN_DIR)")
     result = api.train(out, config=config, resume=resume is not None, **values)
-    _print_metrics(result.metrics, result.run_dir)
-    _write_report(result.run_dir)
+    if main_process():  # under torchrun every process holds the same metrics
+        _print_metrics(result.metrics, result.run_dir)
+        _write_report(result.run_dir)
 
 
 def _write_report(run_dir: str | Path, results_dir: str | Path | None = None) -> None:
@@ -277,6 +290,8 @@ def test(run_dir: str, out: str | None, device: str, precision: str, save_maps: 
 def demo(out: str, epochs: int, seed: int) -> None:
     """Train a small AnoTrans on built-in synthetic data (about 2 CPU minutes) and print its AUROC."""
     result = run_demo(out, epochs=epochs, seed=seed)
+    if not main_process():
+        return
     _print_metrics(result.metrics, result.run_dir)
     _write_report(result.run_dir)
     click.echo(f"next: anotrans test {out}  |  anotrans predict {out} {out}/samples --out {out}/predictions")

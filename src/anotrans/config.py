@@ -24,7 +24,9 @@ from anotrans.utils.sections import Section
 
 # Options that may change when a run is resumed: they change neither the model nor the data (device and
 # threads may change float rounding).
-RESUMABLE_OPTIONS = frozenset({"epochs", "device", "workers", "threads", "progress", "checkpoint_every"})
+RESUMABLE_OPTIONS = frozenset(
+    {"epochs", "device", "workers", "threads", "progress", "checkpoint_every", "compile", "dist_timeout"}
+)
 ALIASES = {"lambda": "score_lambda"}
 SECTIONS: tuple[type[Section], ...] = (DataSpec, TrainConfig, ScoreConfig)
 PRESETS = Path(__file__).resolve().parent / "configs"  # named configurations shipped with the package

@@ -10,6 +10,7 @@ from PIL import Image
 
 from anotrans.api import TrainResult, train
 from anotrans.data import make_synthetic
+from anotrans.training import distributed
 from anotrans.utils.files import atomic_write_bytes
 
 # The demo: a small AnoTrans (embed dim 16 instead of 64, two patch merges instead of three, a
@@ -50,7 +51,8 @@ def demo(out: str | Path = "runs/demo", **overrides: Any) -> TrainResult:
         share = DEMO_OPTIONS["lr_decay_epochs"] / DEMO_OPTIONS["epochs"]
         options["lr_decay_epochs"] = round(options["epochs"] * share)
     result = train(out, **options)
-    write_samples(Path(out) / "samples")
+    if distributed.main_process():
+        write_samples(Path(out) / "samples")
     return result
 
 

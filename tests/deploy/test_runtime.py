@@ -83,7 +83,8 @@ def test_the_cli_exports_routes_onnx_models_and_reports_bad_ones(exported_run, t
     differences = result.output.split("max |difference|: ")[1]
     assert all(float(part.split()[1]) < 1e-4 for part in differences.split(", "))
     result = CliRunner().invoke(cli, ["predict", str(onnx_path), str(images / "a.png")])
-    assert result.exit_code == 0 and result.output.startswith("path,score,raw_score,label,pixel_threshold,anomalous_area\n")
+    header = "path,score,raw_score,label,pixel_threshold,anomalous_area\n"
+    assert result.exit_code == 0 and result.output.startswith(header)
     (tmp_path / "bad.onnx").write_bytes(b"not a model")
     result = CliRunner().invoke(cli, ["predict", str(tmp_path / "bad.onnx"), str(images)])
     assert result.exit_code == 2 and "onnxruntime cannot load this model" in result.output

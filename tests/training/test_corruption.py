@@ -7,7 +7,7 @@ import torch
 
 from anotrans.errors import ConfigError
 from anotrans.networks import build_model
-from anotrans.training import corruption, steps
+from anotrans.training import corruption, distributed, steps
 from anotrans.training.config import TrainConfig
 from anotrans.training.corruption import NOISE_PATCHES, SIDE_FRACTIONS, noise_patches
 from anotrans.training.steps import GanUpdater
@@ -54,7 +54,8 @@ def test_the_generator_sees_the_corrupted_image_and_the_losses_the_clean_one(mon
     torch.manual_seed(0)
     model = build_model("ganomaly", image_size=16)
     seen: dict[str, torch.Tensor] = {}
-    generate, terms, discriminate = steps.generate, steps.GanomalyObjective.terms, steps.discriminate
+    # G's pass runs through training.distributed.GeneratorPass (DDP-wrappable), which calls generate.
+    generate, terms, discriminate = distributed.generate, steps.GanomalyObjective.terms, steps.discriminate
 
     def recording_generate(generator, x):
         seen["g"] = x
@@ -68,7 +69,7 @@ def test_the_generator_sees_the_corrupted_image_and_the_losses_the_clean_one(mon
         seen.setdefault("d", []).append(x)
         return discriminate(discriminator, x)
 
-    monkeypatch.setattr(steps, "generate", recording_generate)
+    monkeypatch.setattr(distributed, "generate", recording_generate)
     monkeypatch.setattr(steps, "discriminate", recording_discriminate)
     monkeypatch.setattr(steps.GanomalyObjective, "terms", recording_terms)
     x = torch.zeros(8, 3, 16, 16).uniform_(-1, 1)

@@ -17,17 +17,24 @@ def make_loader(
     seed: int = 0,
     drop_last: bool = False,
     skip: int = 0,
+    sampler: Sampler[int] | None = None,
+    pin_memory: bool = False,
 ) -> DataLoader:
     """A seeded shuffle order, so epoch e shuffles alike after a resume.
 
     ``skip``: leave out the first ``skip`` samples of that order (a resume in the middle of an epoch).
+    ``sampler`` (several processes: this process's share of the order) replaces the shuffle; the seeded
+    generator still feeds the workers' base seed, as in one process. ``pin_memory`` for CUDA copies.
     """
-    generator = torch.Generator().manual_seed(seed) if shuffle else None
+    generator = torch.Generator().manual_seed(seed) if shuffle or sampler is not None else None
     if workers > 0 and hasattr(dataset, "preload"):
         # Decode once here: forked workers inherit the filled memo instead of decoding every epoch.
         dataset.preload()
     # The sampler DataLoader(shuffle=True) would build, drawing from the same generator in the same order.
-    sampler = _Skipping(RandomSampler(dataset, generator=generator), skip) if shuffle else None
+    if sampler is None and shuffle:
+        sampler = RandomSampler(dataset, generator=generator)
+    if sampler is not None:
+        sampler = _Skipping(sampler, skip)
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -35,12 +42,13 @@ def make_loader(
         num_workers=workers,
         generator=generator,
         drop_last=drop_last,
+        pin_memory=pin_memory,
         persistent_workers=False,
     )
 
 
 class _Skipping(Sampler[int]):
-    def __init__(self, sampler: RandomSampler, skip: int) -> None:
+    def __init__(self, sampler: Sampler[int], skip: int) -> None:
         self.sampler, self.skip = sampler, skip
 
     def __iter__(self) -> Iterator[int]:

@@ -237,7 +237,7 @@ def score_batches(
     defects: list[str] = []
     with mode(model):
         for batch in batches:
-            comp = compute_components(model, batch["image"].to(device), sigma, tile_stride)
+            comp = compute_components(model, batch["image"].to(device, non_blocking=True), sigma, tile_stride)
             for name, values in comp.arrays().items():
                 parts[name].append(values)
             labels.append(np.asarray(batch["label"]).reshape(-1))

@@ -37,6 +37,10 @@ class TrainConfig(Section):
     ``threads``: torch intra-op CPU threads while training (0 keeps torch's default, one per core). A
     GAN's trajectory depends on the float summation order, which the thread count changes, so fixing it
     makes a CPU run repeat exactly (on the same CPU kernels).
+    ``sync_bn``: with several processes on CUDA (torchrun), every BatchNorm normalises over the global
+    batch, as one process does (training.distributed); off, each process normalises its own share.
+    ``compile``: ``torch.compile`` G and D (a first-step compile delay, then faster steps on GPU).
+    ``dist_timeout``: seconds a process waits for the others before the job ends with an error.
     ``checkpoint_every``: also write the resume checkpoint after every N-th update (0: at epoch ends
     only), so a kill loses at most N updates; see ``training.state`` for what it holds.
     ``reference_eval``: also measure, after every epoch, the test AUROC the released code would report
@@ -73,6 +77,9 @@ class TrainConfig(Section):
     reference_eval: bool = False
     select_epoch: str = "last"
     progress: bool = True
+    sync_bn: bool = True
+    compile: bool = False
+    dist_timeout: float = 300.0
 
     def __post_init__(self) -> None:
         for name, allowed in (
@@ -95,6 +102,8 @@ class TrainConfig(Section):
             )
         if not 0.0 <= self.masked_input <= 1.0:
             raise ConfigError(f"--masked-input must be a probability in [0, 1], got {self.masked_input}")
+        if self.dist_timeout <= 0:
+            raise ConfigError(f"--dist-timeout must be > 0 seconds, got {self.dist_timeout}")
         if self.lr <= 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
         for name in ("workers", "threads", "checkpoint_every"):

@@ -10,6 +10,8 @@ Order and evaluation counts per batch (``d_steps`` = k):
      is not trained by G's loss, unlike the released code where D also minimised the latent term).
 So per batch: 1 G forward and 2k + 2 D forwards. D first follows the paper: "a relatively strong
 discriminator first". A non-finite loss skips that update (no optimiser step) and is counted.
+Under torchrun G and D run through DDP and every decision (skip, D re-init) and logged loss uses the
+loss averaged over the processes (training.distributed), so N processes take one process's steps.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ import torch
 from torch import Tensor, nn
 
 from anotrans.errors import AnotransError
-from anotrans.networks.calling import Generated, discriminate, generate, has_latent_encoder
+from anotrans.networks.calling import Generated, discriminate, has_latent_encoder
 from anotrans.networks.init import dcgan_init_
 from anotrans.training import losses
 from anotrans.training.config import TrainConfig
 from anotrans.training.corruption import noise_patches
+from anotrans.training.distributed import Replicas
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +119,14 @@ class StepResult:
 class GanUpdater:
     """Owns the two Adam optimisers and applies one update per batch (see the module docstring)."""
 
-    def __init__(self, model: nn.Module, config: TrainConfig, device: torch.device) -> None:
+    def __init__(
+        self, model: nn.Module, config: TrainConfig, device: torch.device, replicas: Replicas | None = None
+    ) -> None:
         self.model = model
         self.config = config
         self.device = device
+        self.replicas = replicas or Replicas(device)
+        self.nets = self.replicas.nets(model, config.compile)
         self.objective = objective_for(model)
         self.weights = losses.LossWeights(
             adv=config.w_adv, con=config.w_con, lat=config.w_lat, enc=config.w_enc
@@ -148,9 +155,10 @@ class GanUpdater:
     def _apply(self, loss: Tensor, optimizer: torch.optim.Optimizer, what: str) -> bool:
         """Backward and step unless the loss is non-finite; stop training if that keeps happening."""
         optimizer.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
+        total = self.replicas.mean(loss)  # every process decides alike (see training.distributed)
+        if not torch.isfinite(total):
             self.consecutive_nonfinite += 1
-            log.warning("non-finite %s loss (%s): update skipped", what, loss.item())
+            log.warning("non-finite %s loss (%s): update skipped", what, total.item())
             if self.consecutive_nonfinite >= self.config.max_nonfinite:
                 raise NonFiniteLossError(
                     f"{self.consecutive_nonfinite} consecutive updates had a non-finite loss: "
@@ -164,18 +172,19 @@ class GanUpdater:
 
     def step(self, x: Tensor) -> StepResult:
         model, skipped, d_reinit = self.model, 0, False
-        g_input = noise_patches(x, self.config.masked_input) if self.config.masked_input else x
+        p = self.config.masked_input
+        g_input = self.replicas.as_global_batch(lambda t: noise_patches(t, p), x) if p else x
         with self._autocast():
-            gen = generate(model.generator, g_input)
+            gen = self.nets.generate(g_input)
         fake = gen.recon.detach()
         d_loss = torch.zeros(())
         for _ in range(self.config.d_steps):
             with self._autocast():
-                real_logits, _ = discriminate(model.discriminator, x)
-                fake_logits, _ = discriminate(model.discriminator, fake)
+                real_logits, _ = discriminate(self.nets.discriminator, x)
+                fake_logits, _ = discriminate(self.nets.discriminator, fake)
             d_loss = losses.discriminator_loss(real_logits.float(), fake_logits.float())
             skipped += not self._apply(d_loss, self.opt_d, "discriminator")
-        if d_loss.item() < self.config.d_reinit_threshold:
+        if self.replicas.mean(d_loss).item() < self.config.d_reinit_threshold:
             self.reinit_discriminator()
             d_reinit = True
 
@@ -183,21 +192,24 @@ class GanUpdater:
             frozen_bn_stats(model.discriminator) if self.config.freeze_d_stats else contextlib.nullcontext()
         )
         with frozen(model.discriminator), stats, self._autocast():
-            fake_logits, fake_feats = discriminate(model.discriminator, gen.recon)
+            fake_logits, fake_feats = discriminate(self.nets.frozen_discriminator, gen.recon)
             with torch.no_grad():
-                _, real_feats = discriminate(model.discriminator, x)
+                _, real_feats = discriminate(self.nets.frozen_discriminator, x)
         terms = self.objective.terms(
             x, _float(gen), fake_logits.float(), fake_feats.float(), real_feats.float(), self.weights
         )
         g_loss = sum(terms.values())
         skipped += not self._apply(g_loss, self.opt_g, "generator")
-        values = {"d": d_loss.item(), "g": g_loss.item(), **{k: v.item() for k, v in terms.items()}}
+        names = ["d", "g", *terms]
+        means = self.replicas.mean(torch.stack([d_loss.float(), g_loss.float(), *terms.values()]))
+        values = dict(zip(names, means.tolist(), strict=True))
         return StepResult(values, skipped, d_reinit)
 
     def reinit_discriminator(self) -> None:
         """Fresh D weights and a fresh Adam state (stale moments would fight the new weights)."""
         log.info("discriminator loss collapsed below %g: re-initialising D", self.config.d_reinit_threshold)
         dcgan_init_(self.model.discriminator)
+        self.replicas.broadcast(self.model.discriminator)
         self.opt_d.state.clear()
 
 

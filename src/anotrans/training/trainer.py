@@ -7,6 +7,7 @@ test metrics, model and config files). What a resume checkpoint holds: ``trainin
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
@@ -44,6 +45,7 @@ from anotrans.scoring.selection import (
 )
 from anotrans.training import checkpoint as ckpt
 from anotrans.training.config import TrainConfig
+from anotrans.training.distributed import Replicas
 from anotrans.training.reproducibility import seed_everything
 from anotrans.training.runlock import run_lock
 from anotrans.training.state import EpochProgress, EpochState, load_state, save_state
@@ -90,6 +92,7 @@ class Trainer:
         config: TrainConfig,
         score_config: ScoreConfig,
         run_dir: str | Path,
+        replicas: Replicas | None = None,
     ) -> None:
         self.model = model
         self.splits = splits
@@ -97,9 +100,11 @@ class Trainer:
         self.config = config
         self.score_config = score_config
         self.run_dir = Path(run_dir)
-        self.device = resolve_device(config.device)
+        # Several processes (torchrun): rank 0 alone writes and shows progress (training.distributed).
+        self.replicas = replicas or Replicas(resolve_device(config.device))
+        self.device = self.replicas.device
         self.model.to(self.device)
-        self.updater = GanUpdater(model, config, self.device)
+        self.updater = GanUpdater(model, config, self.device, self.replicas)
         self.formulas = available_scores(model)
         # validation normals + synthetic-anomaly copies: what every choice is made on (no test labels)
         self.val_set = SyntheticValidation(splits.val, seed=config.seed) if len(splits.val) >= 2 else None
@@ -110,21 +115,16 @@ class Trainer:
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train (holding the run directory's lock, so a second process cannot write into it)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        with run_lock(self.run_dir):
+        # Under torchrun only rank 0 writes into the run directory, so it alone holds the lock.
+        with run_lock(self.run_dir) if self.replicas.is_main else contextlib.nullcontext():
             return self._fit(resume)
 
     def _fit(self, resume: bool) -> dict[str, Any]:
         seed_everything(self.config.seed, self.config.deterministic)
         if resume:
             self._resume()
-        else:  # a fresh run: an older run's checkpoint here must never be resumed into this one
-            for stale in (ckpt.CONFIG_FILE, ckpt.STATE_FILE):  # config first: no config, nothing to resume
-                (self.run_dir / stale).unlink(missing_ok=True)
-            write_json(self.run_dir / ckpt.CONFIG_FILE, self._config())
-        if self.splits.info.get("skipped_files"):
-            text = "".join(f"{line}\n" for line in self.splits.info["skipped_files"])
-            atomic_write_bytes(self.run_dir / ckpt.SKIPPED_FILE, text.encode())
-        self.tensorboard = _tensorboard_writer(self.run_dir)
+        if self.replicas.is_main:
+            self._start_files(resume)
         threads = torch.get_num_threads()
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
@@ -138,6 +138,17 @@ class Trainer:
             torch.set_num_threads(threads)
             if self.tensorboard is not None:
                 self.tensorboard.close()
+
+    def _start_files(self, resume: bool) -> None:
+        """Rank 0's (or a plain run's) files at the start: config, skipped-file list, TensorBoard."""
+        if not resume:  # a fresh run: an older run's checkpoint here must never be resumed into this one
+            for stale in (ckpt.CONFIG_FILE, ckpt.STATE_FILE):  # config first: no config, nothing to resume
+                (self.run_dir / stale).unlink(missing_ok=True)
+            write_json(self.run_dir / ckpt.CONFIG_FILE, self._config())
+        if self.splits.info.get("skipped_files"):
+            text = "".join(f"{line}\n" for line in self.splits.info["skipped_files"])
+            atomic_write_bytes(self.run_dir / ckpt.SKIPPED_FILE, text.encode())
+        self.tensorboard = _tensorboard_writer(self.run_dir)
 
     def _config(self, scorer: Scorer | None = None) -> dict[str, Any]:
         return run_config(self.model, self.spec, self.config, self.score_config, scorer)
@@ -157,14 +168,22 @@ class Trainer:
         batch = min(self.config.batch_size, len(data))
         per_epoch = len(data) // batch
         progress, self.progress = self.progress or EpochProgress(epoch), None
+        base_seed = self.config.seed * 100_003
+        sampler = self.replicas.train_sampler(data, base_seed)  # None in one process
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        local = self.replicas.local_batch(batch)
         loader = make_loader(
             data,
-            batch,
+            local,
             self.config.workers,
             shuffle=True,
-            seed=self.config.seed * 100_003 + epoch,
+            seed=base_seed + epoch,
             drop_last=True,
-            skip=progress.batches * batch,
+            sampler=sampler,
+            pin_memory=self.device.type == "cuda",
+            # The position is counted in global batches, each rank's share of one being ``local``.
+            skip=progress.batches * local,
         )
         start = time.perf_counter() - progress.seconds
         bar = tqdm(
@@ -172,7 +191,7 @@ class Trainer:
             initial=progress.images,
             unit="img",
             desc=f"epoch {epoch + 1}/{self.config.epochs}",
-            disable=not self.config.progress,
+            disable=not (self.config.progress and self.replicas.is_main),
             leave=False,
             dynamic_ncols=True,
         )
@@ -180,11 +199,11 @@ class Trainer:
             for sample in loader:
                 x = sample["image"].to(self.device, non_blocking=True)
                 result = self.updater.step(x)
-                progress.add(result, x.shape[0])
-                bar.update(x.shape[0])
+                progress.add(result, x.shape[0] * self.replicas.world_size)
+                bar.update(x.shape[0] * self.replicas.world_size)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in result.losses.items()})
                 every, step = self.config.checkpoint_every, epoch * per_epoch + progress.batches
-                if every and step % every == 0 and progress.batches < per_epoch:
+                if every and step % every == 0 and progress.batches < per_epoch and self.replicas.is_main:
                     progress.seconds = time.perf_counter() - start
                     save_state(self.run_dir / ckpt.STATE_FILE, self.updater, self.state, progress)
         seconds = time.perf_counter() - start
@@ -200,10 +219,24 @@ class Trainer:
     def _score(
         self, dataset: Dataset, maps: MapCollector | None = None, sigma: float | None = None
     ) -> ScoreTable:
-        loader = make_loader(dataset, self.config.batch_size, self.config.workers)
+        """Scores of ``dataset``: each process scores a shard with rank 0's buffers, gathered in order.
+
+        With ``maps`` (the pixel sample behind pixel metrics) every process scores the whole set, so the
+        seeded sample is the one-process sample; this happens only for the final and per-epoch test maps.
+        ``sigma`` overrides the configured smoothing (``--score auto`` tries several).
+        """
+        self.replicas.broadcast(self.model)
+        pin = self.device.type == "cuda"
         sigma = self.score_config.smoothing_sigma if sigma is None else sigma
         stride = self.score_config.tile_stride
-        return score_batches(self.model, loader, sigma, self.device, tile_stride=stride, maps=maps)
+        if maps is not None:
+            loader = make_loader(dataset, self.config.batch_size, self.config.workers, pin_memory=pin)
+            return score_batches(self.model, loader, sigma, self.device, tile_stride=stride, maps=maps)
+        loader = make_loader(
+            self.replicas.shard(dataset), self.config.batch_size, self.config.workers, pin_memory=pin
+        )
+        table = score_batches(self.model, loader, sigma, self.device, tile_stride=stride)
+        return self.replicas.gather(table)
 
     def _validate(
         self, maps: MapCollector | None = None
@@ -240,9 +273,12 @@ class Trainer:
             self.state.best_val is None or criterion > self.state.best_val
         ):
             self.state.best_val, self.state.best_epoch = criterion, epoch + 1
-            ckpt.save_weights(self.run_dir / ckpt.BEST_FILE, self.model)
+            if self.replicas.is_main:
+                ckpt.save_weights(self.run_dir / ckpt.BEST_FILE, self.model)
         self.state.history.append(record)
         self.state.epoch = epoch + 1
+        if not self.replicas.is_main:
+            return
         log.info("epoch %d: %s", epoch + 1, json.dumps(record))
         if self.tensorboard is not None:
             for key, value in record.items():
@@ -255,6 +291,7 @@ class Trainer:
 
     def _finish(self) -> dict[str, Any]:
         if self.config.select_epoch == "val":
+            self.replicas.barrier()  # rank 0's last best.safetensors is written
             ckpt.load_weights(self.run_dir / ckpt.BEST_FILE, self.model)
         choice = None
         if self.score_config.score == AUTO_SCORE:
@@ -290,8 +327,9 @@ class Trainer:
                 test_seconds=seconds,
                 test_images_per_second=len(test) / max(seconds, 1e-9),
             )
-            for name, data in run_files(scorer, test).items():
-                atomic_write_bytes(self.run_dir / name, data)
+            if self.replicas.is_main:
+                for name, data in run_files(scorer, test).items():
+                    atomic_write_bytes(self.run_dir / name, data)
         per_epoch = [
             r["test_image_auroc_by_score"][scorer.config.score]
             for r in self.state.history
@@ -312,9 +350,10 @@ class Trainer:
             for key in ("image_auroc", "pixel_auroc", "aupro"):
                 if metrics.get(key) is not None:
                     self.tensorboard.add_scalar(f"test/{key}", metrics[key], self.state.epoch)
-        ckpt.save_weights(self.run_dir / ckpt.MODEL_FILE, self.model)
-        write_json(self.run_dir / ckpt.METRICS_FILE, metrics)
-        write_json(self.run_dir / ckpt.CONFIG_FILE, self._config(scorer))
+        if self.replicas.is_main:
+            ckpt.save_weights(self.run_dir / ckpt.MODEL_FILE, self.model)
+            write_json(self.run_dir / ckpt.METRICS_FILE, metrics)
+            write_json(self.run_dir / ckpt.CONFIG_FILE, self._config(scorer))
         return metrics
 
 
