@@ -102,7 +102,8 @@ def main() -> None:
     one, threads, processes = best
     lines = [
         *provenance.header("Scaling: one process with T threads vs T processes (gloo DDP) on this CPU"),
-        f"- load: 1-min load average {os.getloadavg()[0]:.1f} at the end (other programs share these cores)",
+        f"- load: 1-min load average {os.getloadavg()[0]:.1f} at the end (the benchmark's own processes "
+        f"count up to {os.cpu_count()}; more means other programs shared these cores)",
         f"- workload: {args.model} at {args.size} px, global batch {args.batch}, full GAN step (k = 2), "
         f"fp32, {args.steps} timed steps after 2 warm-up, best of {args.repeats}; data loading excluded",
         "",
