@@ -25,6 +25,7 @@ from anotrans.demo import demo as run_demo
 from anotrans.detector import Detector, load
 from anotrans.errors import ConfigError
 from anotrans.networks import list_models, model_description
+from anotrans.scoring.maps import AUTO_MAP, MAP_KINDS
 from anotrans.scoring.report import SCORES_FILE
 from anotrans.scoring.scores import AUTO_SCORE, SCORE_FORMULAS, SCORE_NORMS, ScoreConfig
 from anotrans.training.config import DEVICES, EPOCH_SELECTIONS, PRECISIONS, TrainConfig
@@ -85,7 +86,12 @@ _TRAIN_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ),
     ("--score-norm", "score_norm", {"type": click.Choice(SCORE_NORMS), "help": "Mixing norm of `paper`."}),
     ("--lambda", "score_lambda", {"type": float, "help": "Weight of R in the `paper` score (Eq. 9)."}),
-    ("--smoothing-sigma", "smoothing_sigma", {"type": float, "help": "Residual-map Gaussian sigma (px)."}),
+    ("--smoothing-sigma", "smoothing_sigma", {"type": float, "help": "Anomaly-map Gaussian sigma (px)."}),
+    (
+        "--anomaly-map",
+        "anomaly_map",
+        {"type": click.Choice([*MAP_KINDS, AUTO_MAP]), "help": "Per-pixel map: test, predict, export."},
+    ),
     (
         "--threshold-quantile",
         "threshold_quantile",
@@ -201,6 +207,8 @@ def _print_metrics(metrics: dict[str, Any], run_dir: Path | None = None) -> None
     for key in keys:
         if metrics.get(key) is not None:
             click.echo(f"{key}: {metrics[key]:.4f}")
+    if "score" in metrics:
+        click.echo(f"score: {metrics['score']}; anomaly map: {metrics.get('anomaly_map', 'residual')}")
     for name, value in metrics.get("image_auroc_by_score", {}).items():
         click.echo(f"image_auroc[{name}]: {'n/a' if value is None else f'{value:.4f}'}")
     for kind, result in metrics.get("per_defect", {}).items():

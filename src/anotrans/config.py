@@ -16,6 +16,7 @@ import yaml
 
 from anotrans.data.spec import DataSpec
 from anotrans.errors import CheckpointError, ConfigError
+from anotrans.scoring.maps import AUTO_MAP
 from anotrans.scoring.scores import AUTO_SCORE, ScoreConfig
 from anotrans.training.checkpoint import CONFIG_FILE, CONFIG_FORMAT, CONFIG_KEYS, CONFIG_SECTIONS
 from anotrans.training.config import TrainConfig
@@ -115,6 +116,7 @@ def check_validation(splits: Any, train_cfg: TrainConfig, score_cfg: ScoreConfig
         for n, on in (
             ("--select-epoch val", train_cfg.select_epoch == "val"),
             ("--score auto", score_cfg.score == AUTO_SCORE),
+            ("--anomaly-map auto", score_cfg.anomaly_map == AUTO_MAP),
         )
         if on
     ]
@@ -122,7 +124,7 @@ def check_validation(splits: Any, train_cfg: TrainConfig, score_cfg: ScoreConfig
         raise ConfigError(
             f"{' and '.join(wanted)} need validation normals to make synthetic anomalies from, and this "
             f"run holds out {len(splits.val)}: raise --val-split (e.g. 0.1), or use --select-epoch last "
-            "and a named --score"
+            "and a named --score / --anomaly-map"
         )
     if len(splits.val) == 0:
         log.warning(

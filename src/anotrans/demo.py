@@ -18,7 +18,10 @@ from anotrans.utils.files import atomic_write_bytes
 # not in the paper, each measured over seeds (docs/usage.md, "The demo"; benchmarks/demo_seeds.py):
 # masked input (G rebuilds images with noise squares in them, so D learns to reject locally wrong
 # texture; without it flat "missing" patches score 0.70, with it 0.94) and a linear lr decay over the last 16
-# of 40 epochs (the run ends on settled networks, not mid-oscillation). One D step per G step: with
+# of 40 epochs (the run ends on settled networks, not mid-oscillation). Its anomaly map is chosen when
+# training ends (``anomaly_map="auto"``: the kind with the best pixel AUROC on synthetic anomalies made
+# from validation normals; D's feature residual localises flat "missing" patches that the pixel
+# residual, which G partly fills in, misses). One D step per G step: with
 # the paper's two, this small D wins within 3 epochs and the discriminator score falls back. One
 # thread: this small model gains little from a second one, and a fixed thread count makes the demo
 # repeat the learning test's result (on the same CPU kernels).
@@ -30,6 +33,7 @@ DEMO_OPTIONS: dict[str, Any] = {
     "epochs": 40,
     "lr_decay_epochs": 16,
     "masked_input": 0.25,
+    "anomaly_map": "auto",
     "batch_size": 16,
     "d_steps": 1,
     "seed": 0,

@@ -148,7 +148,11 @@ class Detector:
             with eval_mode(self.model):
                 config = self.scorer.config
                 comp = compute_components(
-                    self.model, x.to(self.dtype), config.smoothing_sigma, config.tile_stride
+                    self.model,
+                    x.to(self.dtype),
+                    config.smoothing_sigma,
+                    config.tile_stride,
+                    config.anomaly_map,
                 )
             yield Prediction.from_raw(
                 [name for name, _ in chunk],
@@ -216,7 +220,13 @@ class Detector:
         )
         start = time.perf_counter()
         test = score_batches(
-            self.model, self._batches(splits.test), sigma, self.device, tile_stride=stride, maps=collector
+            self.model,
+            self._batches(splits.test),
+            sigma,
+            self.device,
+            tile_stride=stride,
+            maps=collector,
+            map_kind=self.scorer.config.anomaly_map,
         )
         seconds = time.perf_counter() - start - writing
         metrics = evaluate(self.scorer, available_scores(self.model), val, test)

@@ -37,7 +37,8 @@ def _run(folder: Path) -> None:
     (folder / "epochs.jsonl").write_text("".join(json.dumps(e) + "\n" for e in epochs))
     metrics = {"image_auroc": 0.4, "score": "residual-max", "selected_epoch": 2, "epochs": 3,
                "selection": "rule", "train_seconds": 120.0, "image_auroc_max_over_epochs": 0.9,
-               "val_synth_auroc": {"disc": 0.6, "residual-max": 0.9, "paper": None}}  # fmt: skip
+               "val_synth_auroc": {"disc": 0.6, "residual-max": 0.9, "paper": None},
+               "anomaly_map": "ssim", "pixel_auroc": 0.8, "aupro": None}  # fmt: skip
     (folder / "metrics.json").write_text(json.dumps(metrics))
     (folder / "config.json").write_text(
         json.dumps({"model": {"name": "anotrans"}, "training": {"select_epoch": "val"}})
@@ -52,6 +53,8 @@ def test_a_cell_row_and_the_report(quality, tmp_path):
     quality.write_report([row, {**row, "seed": 2, "auroc": 0.6}], 60.0)
     text = (tmp_path / "results" / "quality.md").read_text()
     assert row["val_synth"] == 0.9
-    assert "| paper | 0.500 ± 0.141 (n=2) | 0.900 ± 0.000 (n=2) | 0.900 ± 0.000 (n=2) |" in text
+    mean = "| paper | 0.500 ± 0.141 (n=2) | 0.900 ± 0.000 (n=2) | 0.900 ± 0.000 (n=2) | 0.800 ± 0.000 (n=2) |"
+    assert mean + " - |" in text
+    assert "| 0.900 | ssim | 0.800 | - |" in text  # a row's localisation: map kind, pixel AUROC, AUPRO (none)
     assert "| paper | 1 | 0.300 | 0.300 | 0.400 |" in text
     assert (tmp_path / "results" / "quality.csv").read_text().count("\n") == 3

@@ -56,6 +56,14 @@ def test_cifar_pickle_channel_planes(tmp_path):
     assert np.array_equal(_pixels(splits.test, 0), image)  # airplane test image 0 comes first
 
 
+def test_a_meta_file_without_ten_class_names_is_named_as_the_fault(tmp_path):
+    write_cifar_pickles(tmp_path)
+    meta = tmp_path / "cifar-10-batches-py" / "batches.meta"
+    meta.write_bytes(pickle.dumps({b"label_names": [b"cat"]}))  # a fuzz-test find
+    with pytest.raises(DataError, match=r"batches\.meta: b'label_names' lists 1 classes; CIFAR-10 has 10"):
+        build_splits(DataSpec(data="cifar10", root=str(tmp_path), abnormal_class="cat"))
+
+
 def test_stl10_binaries_transpose_and_paper_split(tmp_path):
     written = write_stl10(tmp_path)  # 5 train / 8 test per class: 1/100 of the real set
     splits = build_splits(DataSpec(data="stl10", root=str(tmp_path), abnormal_class="monkey", image_size=96))

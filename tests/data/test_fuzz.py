@@ -35,7 +35,7 @@ from anotrans.errors import DataError
 
 from .formats import write_cifar_pickles, write_png, write_stl10
 
-FUZZ = settings(max_examples=25, deadline=None)
+FUZZ = settings(max_examples=25, deadline=None, derandomize=True)  # the same examples on every CI run
 FORMATS = ("png", "jpeg", "bmp", "tiff", "webp", "gif", "ppm")
 
 

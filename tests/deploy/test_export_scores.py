@@ -1,4 +1,5 @@
-"""The scores added for choosing without test labels (top-k, SSIM, D-feature maps, mix) export to ONNX."""
+"""The scores and map kinds added for choosing without test labels (top-k, SSIM, D-feature maps, mix)
+export to ONNX and match torch."""
 
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ from anotrans.scoring.scores import MIXED, ScoreConfig, Scorer
 TOLERANCE = 1e-4
 
 
-@pytest.mark.parametrize("score", ["mix", "ssim-topk"])
-def test_new_scores_export_and_match_torch(score):
+@pytest.mark.parametrize(("score", "anomaly_map"), [("mix", "feature"), ("ssim-topk", "ssim")])
+def test_new_scores_export_and_match_torch(score, anomaly_map):
     torch.manual_seed(0)
     model = build_model("skip-ganomaly", image_size=TINY_IMAGE, **FAMILY_OPTIONS["skip-ganomaly"])
     stats = {"component_stats": {name: [0.1 * i, 1.0 + i] for i, name in enumerate(MIXED)}}
-    graph = ScoringGraph(model, Scorer(ScoreConfig(score=score), stats))
+    graph = ScoringGraph(model, Scorer(ScoreConfig(score=score, anomaly_map=anomaly_map), stats))
     info = ModelInfo("skip-ganomaly", TINY_IMAGE, 3, score, "", {}, {"threshold": 0.0}, "fp32", "0", {})
     data = to_onnx(graph, info).SerializeToString()
     images = np.random.default_rng(0).uniform(-1, 1, (3, 3, TINY_IMAGE, TINY_IMAGE)).astype(np.float32)

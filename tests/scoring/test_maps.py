@@ -8,16 +8,22 @@ import numpy as np
 import pytest
 import torch
 
+from anotrans.errors import ConfigError
+from anotrans.networks import build_model
+from anotrans.scoring import maps as maps_module
 from anotrans.scoring.maps import (
     MAP_KINDS,
-    anomaly_map,
+    available_maps,
+    feature_residual,
     gaussian_blur,
     pixel_threshold,
+    smooth,
+    ssim_residual,
     upsample,
 )
 from anotrans.scoring.metrics import PixelSample
 from anotrans.scoring.predictions import anomalous_area
-from anotrans.scoring.scores import ScoreConfig, Scorer
+from anotrans.scoring.scores import ScoreConfig, Scorer, compute_components, eval_mode
 from anotrans.scoring.visualize import heat_rgb, overlay
 
 
@@ -25,12 +31,44 @@ def test_residual_map_is_the_smoothed_channel_mean_of_the_absolute_residual():
     x = torch.zeros(1, 3, 16, 16)
     recon = torch.zeros(1, 3, 16, 16)
     recon[0, 0, 8, 8] = 3.0  # one channel off by 3 at one pixel: channel mean 1
-    raw = anomaly_map(torch.nn.Identity(), x, recon, sigma=0.0)
+    raw = smooth(MAP_KINDS["residual"](torch.nn.Identity(), x, recon), sigma=0.0)
     assert raw.shape == (1, 16, 16) and raw[0, 8, 8] == 1.0 and raw.sum() == 1.0
-    smooth = anomaly_map(torch.nn.Identity(), x, recon, sigma=1.0)
-    assert smooth.sum().item() == pytest.approx(1.0, abs=1e-5)  # blurring keeps the mass (interior)
-    assert smooth[0, 8, 8] == smooth.max() < 1.0
-    assert set(MAP_KINDS) == {"residual"}
+    blurred = smooth(MAP_KINDS["residual"](torch.nn.Identity(), x, recon), sigma=1.0)
+    assert blurred.sum().item() == pytest.approx(1.0, abs=1e-5)  # blurring keeps the mass (interior)
+    assert blurred[0, 8, 8] == blurred.max() < 1.0
+    assert list(MAP_KINDS) == ["residual", "ssim", "feature"]
+
+
+@pytest.mark.parametrize("kind", ["residual", "ssim", "feature"])
+def test_the_configured_kind_is_the_map_and_its_maximum_sets_the_colour_scale(kind):
+    torch.manual_seed(0)
+    model = build_model("skip-ganomaly", image_size=16, ngf=8, disc_ndf=8, disc_nz=16)
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    with eval_mode(model):
+        comp = compute_components(model, x, 1.0, map_kind=kind)
+        recon = model.generator(x)
+        expected = {
+            "residual": (x - recon).abs().mean(dim=1),
+            "ssim": ssim_residual(x, recon),
+            "feature": feature_residual(model.discriminator, x, recon),
+        }[kind]
+    torch.testing.assert_close(comp.maps, smooth(expected, 1.0))
+    torch.testing.assert_close(comp.map_max, comp.maps.flatten(1).amax(dim=1))
+    torch.testing.assert_close(
+        comp.residual_max,
+        smooth(expected if kind == "residual" else (x - recon).abs().mean(dim=1), 1.0).flatten(1).amax(dim=1),
+    )
+
+
+def test_a_model_without_a_dcgan_discriminator_has_no_feature_map(monkeypatch):
+    model = build_model("skip-ganomaly", image_size=16, ngf=8, disc_ndf=8, disc_nz=16)
+    assert available_maps(model) == ["residual", "ssim", "feature"]
+    monkeypatch.setattr(maps_module, "feature_extractor", lambda discriminator: None)  # D without stages
+    assert available_maps(model) == ["residual", "ssim"]
+    with eval_mode(model), pytest.raises(ConfigError, match="--anomaly-map feature needs"):
+        compute_components(model, torch.zeros(1, 3, 16, 16), 1.0, map_kind="feature")
+    with pytest.raises(ConfigError, match="--anomaly-map must be one of residual, ssim, feature, auto"):
+        ScoreConfig(anomaly_map="gradient")
 
 
 def test_upsample_to_the_input_size():
@@ -46,7 +84,7 @@ def test_pixel_threshold_is_the_validation_quantile_and_saved_with_the_scorer():
     sample = PixelSample()
     sample.add(np.arange(1000, dtype=np.float32).reshape(10, 10, 10))
     assert pixel_threshold(sample, 0.99) == pytest.approx(np.quantile(np.arange(1000), 0.99))
-    components = {n: np.linspace(0, 1, 10) for n in ("recon", "latent", "disc", "residual_max")}
+    components = {n: np.linspace(0, 1, 10) for n in ("recon", "latent", "disc", "residual_max", "map_max")}
     scorer = Scorer(ScoreConfig(pixel_quantile=0.9)).fit(components, sample)
     restored = Scorer.from_dict(scorer.to_dict())
     assert restored.pixel_threshold == pytest.approx(np.quantile(np.arange(1000), 0.9))
@@ -64,7 +102,7 @@ def test_one_colour_scale_for_every_image():
 
 class _MapGraph(torch.nn.Module):
     def forward(self, x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
-        return upsample(anomaly_map(self, x, recon, 1.5), (24, 40))
+        return upsample(smooth(MAP_KINDS["residual"](self, x, recon), 1.5), (24, 40))
 
 
 def test_the_map_is_traceable_by_onnx():

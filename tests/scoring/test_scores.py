@@ -23,13 +23,14 @@ from anotrans.training.steps import GanUpdater
 
 
 def _components(rng: np.random.Generator, n: int, shift: float = 0.0) -> dict[str, np.ndarray]:
-    return {name: rng.normal(1.0 + shift, 0.2, n) for name in ("recon", "latent", "disc", "residual_max")}
+    names = ("recon", "latent", "disc", "residual_max", "map_max")
+    return {name: rng.normal(1.0 + shift, 0.2, n) for name in names}
 
 
 def test_formulas_pick_and_mix_components():
     comp = {
         name: np.array([1.0, 2.0]) * k
-        for k, name in enumerate(("recon", "latent", "disc", "residual_max"), 1)
+        for k, name in enumerate(("recon", "latent", "disc", "residual_max", "map_max"), 1)
     }
 
     def raw(**kw):

@@ -5,16 +5,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from anotrans.scoring.scores import ScoreConfig, ScoreTable
+from anotrans.scoring.maps import SSIM_C1, MapCollector, ssim_residual, topk_mean
+from anotrans.scoring.scores import SCORE_FORMULAS, ScoreConfig, ScoreTable
 from anotrans.scoring.selection import (
     NormalMaps,
-    best_formula,
+    best_of,
+    choose_map,
     choose_score,
     epoch_criterion,
     normals_only,
     synthetic_aurocs,
 )
-from anotrans.scoring.structural import SSIM_C1, ssim_residual, topk_mean
 
 
 def _table(disc, residual, labels):
@@ -22,6 +23,7 @@ def _table(disc, residual, labels):
     components = {
         "recon": np.zeros(n), "latent": np.zeros(n), "disc": np.asarray(disc, float),
         "residual_max": np.asarray(residual, float), "residual_topk": np.asarray(residual, float),
+        "map_max": np.asarray(residual, float),
         "ssim_topk": np.zeros(n),
     }  # fmt: skip
     return ScoreTable(components, np.asarray(labels), [f"#{i}" for i in range(n)])
@@ -31,8 +33,9 @@ def test_synthetic_aurocs_and_the_best_formula():
     table = _table([0, 1, 2, 3], [3, 2, 1, 0], [0, 0, 1, 1])
     aurocs = synthetic_aurocs(ScoreConfig(), ["disc", "residual-max", "latent-neg"], table)
     assert aurocs == {"disc": 1.0, "residual-max": 0.0, "latent-neg": 0.5}
-    assert best_formula(aurocs) == ("disc", 1.0)
-    assert best_formula({"residual-max": 0.7, "disc": 0.7}) == ("disc", 0.7)  # ties: SCORE_FORMULAS order
+    assert best_of(aurocs, SCORE_FORMULAS) == ("disc", 1.0)
+    tie = {"residual-max": 0.7, "disc": 0.7}
+    assert best_of(tie, SCORE_FORMULAS) == ("disc", 0.7)  # ties: SCORE_FORMULAS order
     record = {"val_synth_auroc": {"disc": 0.6, "residual-max": 0.8, "paper": None}}
     assert epoch_criterion(record, "disc") == 0.6 and epoch_criterion(record, "auto") == 0.8
 
@@ -44,6 +47,27 @@ def test_choose_score_takes_the_best_smoothing():
 
     choice = choose_score(ScoreConfig(), ["disc", "residual-max"], score_at)
     assert (choice.score, choice.smoothing_sigma, choice.val_synth_auroc) == ("residual-max", 2.0, 1.0)
+
+
+def test_choose_map_takes_the_kind_whose_pixels_rank_the_synthetic_masks():
+    mask = np.zeros((2, 4, 4), bool)
+    mask[1, :2, :2] = True  # one synthetic defect in the second image
+    maps = {
+        "residual": np.where(mask, 0.0, 1.0),
+        "ssim": np.where(mask, 1.0, 0.0),
+        "feature": np.full(mask.shape, 0.5),
+    }
+
+    def score_with_masks(kind):
+        collector = MapCollector(with_masks=True)
+        collector.add(torch.as_tensor(maps[kind]), {"mask": torch.as_tensor(mask[:, None])})
+        return ScoreTable({}, np.array([0, 1]), ["a", "b"], maps=collector)
+
+    choice = choose_map(["residual", "ssim", "feature"], score_with_masks)
+    assert (choice.anomaly_map, choice.val_synth_pixel_auroc) == ("ssim", 1.0)
+    assert choice.candidates == {"residual": 0.0, "ssim": 1.0, "feature": 0.5}
+    maps["ssim"] = maps["feature"]  # a tie at 0.5 goes to the earlier kind of MAP_KINDS
+    assert choose_map(["feature", "ssim"], score_with_masks).anomaly_map == "ssim"
 
 
 def test_structural_residual_and_topk():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -28,12 +30,32 @@ def test_shuffled_test_labels_give_the_same_choices(tmp_path, monkeypatch):
         ]
         return splits
 
-    options = {**TINY_RUN, "epochs": 2, "select_epoch": "val", "score": "auto", "threads": 1}
+    options = {
+        **TINY_RUN,
+        "epochs": 2,
+        "select_epoch": "val",
+        "score": "auto",
+        "anomaly_map": "auto",
+        "threads": 1,
+    }
     honest = anotrans.train(tmp_path / "a", **options).metrics
     monkeypatch.setattr(anotrans.api, "build_splits", shuffled)
     other = anotrans.train(tmp_path / "b", **options).metrics
-    keys = ("selected_epoch", "score", "threshold", "val_synth_auroc", "score_choice")
+    keys = (
+        "selected_epoch",
+        "score",
+        "threshold",
+        "val_synth_auroc",
+        "score_choice",
+        "anomaly_map",
+        "map_choice",
+    )
     assert {k: honest[k] for k in keys} == {k: other[k] for k in keys}
+    choice = honest["map_choice"]  # the map kind with the best synthetic-validation pixel AUROC
+    assert honest["anomaly_map"] == choice["anomaly_map"] != "auto"
+    assert choice["val_synth_pixel_auroc"] == max(v for v in choice["candidates"].values() if v is not None)
+    saved = json.loads((tmp_path / "a" / "config.json").read_text())["score"]
+    assert saved["anomaly_map"] == honest["anomaly_map"]
     assert honest["image_auroc"] != pytest.approx(other["image_auroc"])  # the test labels did change
 
 
@@ -45,6 +67,8 @@ def test_val_split_zero_is_the_papers_protocol_and_refuses_choices(tmp_path):
     assert metrics["val_synth_auroc"] is None and metrics["image_auroc"] is not None
     with pytest.raises(ConfigError, match=r"--score auto .*raise --val-split"):
         anotrans.train(tmp_path / "q", **{**TINY_RUN, "val_split": 0, "score": "auto"})
+    with pytest.raises(ConfigError, match=r"--anomaly-map auto .*raise --val-split"):
+        anotrans.train(tmp_path / "r", **{**TINY_RUN, "val_split": 0, "anomaly_map": "auto"})
 
 
 def test_frozen_bn_stats_keep_running_statistics_but_normalise_by_the_batch():
@@ -67,4 +91,5 @@ def test_the_recommended_preset_is_shipped_and_valid():
     options = read_config_file("recommended")
     _, train, score = build_configs(options)
     assert (train.select_epoch, score.score, train.freeze_d_stats) == ("val", "auto", True)
+    assert score.anomaly_map == "auto"
     assert train.masked_input == 0.25

@@ -58,8 +58,11 @@ def _read_batch(path: Path, num_classes: int) -> tuple[np.ndarray, list[int]]:
 
 def _label_names(meta: Path) -> list[str]:
     names = _unpickle(meta).get(b"label_names")
-    if not isinstance(names, list) or not names or not all(isinstance(n, bytes) for n in names):
-        raise DataError(f"{meta}: b'label_names' must be a non-empty list of byte strings")
+    if not isinstance(names, list) or not all(isinstance(n, bytes) for n in names):
+        raise DataError(f"{meta}: b'label_names' must be a list of byte strings")
+    if len(names) != len(CIFAR10_CLASSES):
+        count = len(CIFAR10_CLASSES)
+        raise DataError(f"{meta}: b'label_names' lists {len(names)} classes; CIFAR-10 has {count}")
     return [n.decode("utf-8", "replace") for n in names]
 
 

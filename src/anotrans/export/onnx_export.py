@@ -58,7 +58,10 @@ class ScoringGraph(nn.Module):
         self.eval()  # BatchNorm on running statistics; the exporter restores this mode after tracing
 
     def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        comp = compute_components(self.model, image.to(self.dtype), self.scorer.config.smoothing_sigma)
+        config = self.scorer.config
+        comp = compute_components(
+            self.model, image.to(self.dtype), config.smoothing_sigma, map_kind=config.anomaly_map
+        )
         components = {n: getattr(comp, n) for n in COMPONENT_NAMES if getattr(comp, n) is not None}
         return self.scorer.raw(components).float(), comp.maps.float(), comp.reconstructions.float()
 

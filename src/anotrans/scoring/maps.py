@@ -3,11 +3,22 @@ the report and export.
 
 Two steps, kept apart on purpose:
 
-1. :func:`anomaly_map`, pure torch at the model's resolution (traceable by ``torch.onnx``: no numpy,
-   no data-dependent branches): the per-pixel map of the configured kind (:data:`MAP_KINDS`; today the
-   residual ``|x - G(x)|`` averaged over channels), smoothed by a Gaussian of ``smoothing_sigma`` px.
-   The ``residual-max`` score is its maximum; pixel metrics are measured on it, against the masks
-   resized (nearest) to the model's size.
+1. The per-pixel map of the configured kind (``--anomaly-map``, one of :data:`MAP_KINDS`), pure torch
+   at the model's resolution (traceable by ``torch.onnx``: no numpy, no data-dependent branches),
+   smoothed by a Gaussian of ``smoothing_sigma`` px (:func:`smooth`). The kinds:
+
+   - ``residual``: ``|x - G(x)|`` averaged over channels (the paper's Fig. 5 heat maps);
+   - ``ssim``: the structural residual (1 - SSIM) / 2 per pixel (Gaussian window, sigma 1.5 as in
+     Wang et al. 2004), averaged over channels; it sees a wrong texture or edge even when the mean
+     intensity matches;
+   - ``feature``: the per-location squared difference of the discriminator's mid-level feature maps
+     of x and G(x), upsampled to the input size; it sees what D has learnt to find unreal, per place
+     (a DCGAN-style discriminator only).
+
+   ``auto`` picks the kind with the best pixel AUROC on the synthetic validation anomalies
+   (:mod:`anotrans.scoring.selection`), never on test masks. Pixel metrics are measured on the map,
+   against the masks resized (nearest) to the model's size; :func:`topk_mean` turns a map into a
+   robust image score.
 2. :func:`upsample`, bilinear to the input image's own height and width, for the saved ``.npy`` maps,
    overlays and segmentations that a user lays over the original picture.
 
@@ -31,17 +42,6 @@ from anotrans.scoring.metrics import PixelSample
 from anotrans.scoring.predictions import anomalous_area
 
 
-def residual_map(model: nn.Module, x: Tensor, recon: Tensor) -> Tensor:
-    """``|x - G(x)|`` averaged over channels: [B, C, H, W] images -> [B, 1, H, W]."""
-    return (x.float() - recon.float()).abs().mean(dim=1, keepdim=True)
-
-
-# Map kind -> per-pixel map [B, 1, H, W] at the model's resolution, before smoothing. Every kind gets
-# the networks, the input and G's reconstruction, so a kind that reads D's features fits the same slot.
-MAP_KINDS: dict[str, Callable[[nn.Module, Tensor, Tensor], Tensor]] = {"residual": residual_map}
-DEFAULT_MAP = "residual"
-
-
 def gaussian_blur(maps: Tensor, sigma: float) -> Tensor:
     """Separable Gaussian smoothing of [B, 1, H, W] maps with reflect padding (sigma 0 = unchanged)."""
     if sigma <= 0:
@@ -56,12 +56,78 @@ def gaussian_blur(maps: Tensor, sigma: float) -> Tensor:
     return F.conv2d(out, kernel.view(1, 1, -1, 1))
 
 
-def anomaly_map(model: nn.Module, x: Tensor, recon: Tensor, sigma: float, kind: str = DEFAULT_MAP) -> Tensor:
-    """The smoothed anomaly map [B, H, W] (fp32) at the model's resolution; higher = more abnormal.
+TOPK_SHARE = 0.01  # share of a map's pixels averaged into the image score
+SSIM_SIGMA = 1.5
+SSIM_C1, SSIM_C2 = (0.01 * 2) ** 2, (0.03 * 2) ** 2  # Wang et al.'s constants for a data range of 2 ([-1, 1])
+FEATURE_STAGES = 2  # stride-2 stages of D kept for the feature residual (1/4 of the input side)
 
-    ``model`` holds the generator and discriminator; ``recon`` is G(x), computed once by the caller.
-    """
-    return gaussian_blur(MAP_KINDS[kind](model, x, recon), sigma)[:, 0]
+
+def residual_map(model: nn.Module, x: Tensor, recon: Tensor) -> Tensor:
+    """``|x - G(x)|`` averaged over channels: [B, C, H, W] images -> [B, H, W]."""
+    return (x.float() - recon.float()).abs().mean(dim=1)
+
+
+def ssim_residual(x: Tensor, y: Tensor) -> Tensor:
+    """(1 - SSIM(x, y)) / 2 per pixel, [B, H, W] in [0, 1], for images in [-1, 1]."""
+    b, c, h, w = x.shape
+    a, r = x.float().reshape(b * c, 1, h, w), y.float().reshape(b * c, 1, h, w)
+    mu_a, mu_r = gaussian_blur(a, SSIM_SIGMA), gaussian_blur(r, SSIM_SIGMA)
+    var_a = gaussian_blur(a * a, SSIM_SIGMA) - mu_a**2
+    var_r = gaussian_blur(r * r, SSIM_SIGMA) - mu_r**2
+    cov = gaussian_blur(a * r, SSIM_SIGMA) - mu_a * mu_r
+    ssim = ((2 * mu_a * mu_r + SSIM_C1) * (2 * cov + SSIM_C2)) / (
+        (mu_a**2 + mu_r**2 + SSIM_C1) * (var_a + var_r + SSIM_C2)
+    )
+    return ((1 - ssim) / 2).clamp(0, 1).reshape(b, c, h, w).mean(dim=1)
+
+
+def feature_extractor(discriminator: nn.Module) -> nn.Module | None:
+    """D's first FEATURE_STAGES stride-2 stages (a DCGAN ``features`` Sequential), or None if D has none."""
+    features = getattr(discriminator, "features", None)
+    if not isinstance(features, nn.Sequential):
+        return None
+    convs = [i for i, m in enumerate(features) if isinstance(m, nn.Conv2d)]
+    if len(convs) <= FEATURE_STAGES:
+        return None
+    return nn.Sequential(*list(features)[: convs[FEATURE_STAGES]])
+
+
+def feature_residual(discriminator: nn.Module, x: Tensor, recon: Tensor) -> Tensor | None:
+    """Per-location mean squared difference of D's mid-level features, [B, H, W]; None if D has none."""
+    extractor = feature_extractor(discriminator)
+    if extractor is None:
+        return None
+    diff = (extractor(x).float() - extractor(recon.to(x.dtype)).float()) ** 2
+    return F.interpolate(diff.mean(dim=1, keepdim=True), size=x.shape[-2:], mode="bilinear")[:, 0]
+
+
+def topk_mean(maps: Tensor, share: float = TOPK_SHARE) -> Tensor:
+    """Mean of each map's highest ``share`` of pixels (at least one): [B, H, W] -> [B]."""
+    flat = maps.flatten(1)
+    k = max(1, round(int(flat.shape[1]) * share))  # int(): a traced (ONNX) shape is a tensor
+    return flat.topk(k, dim=1).values.mean(dim=1)
+
+
+# Map kind -> per-pixel map [B, H, W] at the model's resolution, before smoothing (None: this model has
+# no such map). Every kind gets the networks, the input and G's reconstruction, computed once.
+MAP_KINDS: dict[str, Callable[[nn.Module, Tensor, Tensor], Tensor | None]] = {
+    "residual": residual_map,
+    "ssim": lambda model, x, recon: ssim_residual(x, recon),
+    "feature": lambda model, x, recon: feature_residual(model.discriminator, x, recon),
+}
+DEFAULT_MAP = "residual"
+AUTO_MAP = "auto"  # chosen per run on synthetic validation anomalies (anotrans.scoring.selection)
+
+
+def available_maps(model: nn.Module) -> list[str]:
+    """The map kinds this model has (``feature`` needs a DCGAN-style discriminator)."""
+    has_features = feature_extractor(model.discriminator) is not None
+    return [kind for kind in MAP_KINDS if kind != "feature" or has_features]
+
+
+def smooth(maps: Tensor, sigma: float) -> Tensor:
+    """[B, H, W] maps Gaussian-smoothed by ``sigma`` px (the last step of every map kind)."""
+    return gaussian_blur(maps[:, None], sigma)[:, 0]
 
 
 def upsample(maps: Tensor, size: tuple[int, int]) -> Tensor:

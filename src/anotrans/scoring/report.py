@@ -46,6 +46,7 @@ def evaluate(scorer: Scorer, formulas: list[str], val: ScoreTable, test: ScoreTa
     metrics.update(
         pixel_metrics(None if masked is None else masked.sample),
         score=scorer.config.score,
+        anomaly_map=scorer.config.anomaly_map,
         threshold=scorer.threshold,
         pixel_threshold=scorer.pixel_threshold,
         n_test=len(test),

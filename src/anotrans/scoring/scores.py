@@ -18,10 +18,18 @@ from torch import Tensor, nn
 from anotrans.errors import ConfigError
 from anotrans.networks.calling import discriminate, generate, has_latent_encoder
 from anotrans.scoring import tiling
-from anotrans.scoring.maps import DEFAULT_MAP, MAP_KINDS, MapCollector, gaussian_blur, pixel_threshold
+from anotrans.scoring.maps import (
+    AUTO_MAP,
+    DEFAULT_MAP,
+    MAP_KINDS,
+    MapCollector,
+    feature_extractor,
+    pixel_threshold,
+    smooth,
+    topk_mean,
+)
 from anotrans.scoring.metrics import PixelSample
 from anotrans.scoring.predictions import normalise_scores
-from anotrans.scoring.structural import feature_extractor, feature_residual, ssim_residual, topk_mean
 from anotrans.utils.sections import Section
 
 SCORE_FORMULAS: dict[str, str] = {
@@ -46,6 +54,7 @@ COMPONENT_NAMES = (
     "residual_topk",
     "ssim_topk",
     "feature_topk",
+    "map_max",
 )
 MIXED = ("disc", "residual_topk", "ssim_topk", "feature_topk")  # what `mix` z-scores and sums
 DEFAULT_SCORE = "disc"
@@ -62,6 +71,8 @@ class ScoreConfig(Section):
     ``score`` "auto" is resolved when training ends: the formula and ``smoothing_sigma`` with the best
     synthetic-validation AUROC (anotrans.scoring.selection); the saved config holds the choice.
     ``tile_stride``: patch mode's tile step in pixels (0 = half the model's input side).
+    ``anomaly_map``: which per-pixel map (:data:`~anotrans.scoring.maps.MAP_KINDS`) is *the* map of test,
+    predict, pixel metrics and export; "auto" is resolved when training ends, like ``score``.
     """
 
     SECTION: ClassVar[str] = "score"
@@ -73,11 +84,16 @@ class ScoreConfig(Section):
     threshold_quantile: float = 0.95
     pixel_quantile: float = 0.99
     tile_stride: int = 0
+    anomaly_map: str = DEFAULT_MAP
 
     def __post_init__(self) -> None:
         if self.score not in (*SCORE_FORMULAS, AUTO_SCORE):
             raise ConfigError(
                 f"--score must be one of {', '.join(SCORE_FORMULAS)}, {AUTO_SCORE}, got {self.score!r}"
+            )
+        if self.anomaly_map not in (*MAP_KINDS, AUTO_MAP):
+            raise ConfigError(
+                f"--anomaly-map must be one of {', '.join(MAP_KINDS)}, {AUTO_MAP}, got {self.anomaly_map!r}"
             )
         if self.tile_stride < 0:
             raise ConfigError(f"--tile-stride must be >= 0, got {self.tile_stride}")
@@ -128,6 +144,7 @@ class Components:
     residual_topk: Tensor  # top-k mean of the smoothed residual map
     ssim_topk: Tensor  # top-k mean of the smoothed structural residual map
     feature_topk: Tensor | None  # top-k mean of D's smoothed feature residual map (DCGAN D only)
+    map_max: Tensor  # max of the configured anomaly map (its colour scale is fitted on this)
     maps: Tensor  # anomaly maps [B, H, W] (scoring.maps) at the input's size (patch mode: stitched tiles)
     reconstructions: Tensor
 
@@ -151,14 +168,12 @@ def _raw_outputs(model: nn.Module, x: Tensor) -> dict[str, Tensor | None]:
         "latent": ((real_feats.float() - fake_feats.float()) ** 2).mean(dim=1),
         "disc": -real_logits.float(),
         "encoder": None if gen.z is None else ((gen.z - gen.z_hat).float() ** 2).mean(dim=1),
-        "residual": MAP_KINDS[DEFAULT_MAP](model, x, recon)[:, 0],
-        "ssim": ssim_residual(x, recon),
-        "feature": feature_residual(model.discriminator, x, gen.recon),
+        **{kind: make(model, x, gen.recon) for kind, make in MAP_KINDS.items()},
     }
 
 
 SCALARS = ("latent", "disc", "encoder")
-PIXELWISE = ("recon", "residual", "ssim", "feature")
+PIXELWISE = ("recon", *MAP_KINDS)
 
 
 def _tiled_outputs(model: nn.Module, x: Tensor, size: int, stride: int) -> dict[str, Tensor | None]:
@@ -172,28 +187,30 @@ def _tiled_outputs(model: nn.Module, x: Tensor, size: int, stride: int) -> dict[
     }
 
 
-def compute_components(model: nn.Module, x: Tensor, sigma: float, tile_stride: int = 0) -> Components:
-    """All score ingredients for a batch; call inside :func:`eval_mode`.
+def compute_components(
+    model: nn.Module, x: Tensor, sigma: float, tile_stride: int = 0, map_kind: str = DEFAULT_MAP
+) -> Components:
+    """All score ingredients for a batch, with ``map_kind`` as its anomaly map; call inside :func:`eval_mode`.
 
     Images larger than the model's input (patch mode) are scored by overlapping tiles
     (:mod:`anotrans.scoring.tiling`) into one map per image at the image's own size.
     """
     size = getattr(getattr(model, "config", None), "image_size", x.shape[-1])
     out = _tiled_outputs(model, x, size, tile_stride) if x.shape[-1] > size else _raw_outputs(model, x)
-    smooth = {
-        k: None if out[k] is None else gaussian_blur(out[k].unsqueeze(1), sigma)[:, 0]
-        for k in ("residual", "ssim", "feature")
-    }
-    maps, recon = smooth["residual"], out["recon"]
+    smoothed = {k: None if out[k] is None else smooth(out[k], sigma) for k in MAP_KINDS}
+    if smoothed[map_kind] is None:
+        raise ConfigError(f"--anomaly-map {map_kind} needs a model with a DCGAN-style discriminator")
+    maps, recon = smoothed[map_kind], out["recon"]
     return Components(
         recon=((x.float() - recon) ** 2).flatten(1).mean(dim=1),
         latent=out["latent"],
         disc=out["disc"],
-        residual_max=maps.flatten(1).amax(dim=1),
+        residual_max=smoothed["residual"].flatten(1).amax(dim=1),
         encoder=out["encoder"],
-        residual_topk=topk_mean(maps),
-        ssim_topk=topk_mean(smooth["ssim"]),
-        feature_topk=None if smooth["feature"] is None else topk_mean(smooth["feature"]),
+        residual_topk=topk_mean(smoothed["residual"]),
+        ssim_topk=topk_mean(smoothed["ssim"]),
+        feature_topk=None if smoothed["feature"] is None else topk_mean(smoothed["feature"]),
+        map_max=maps.flatten(1).amax(dim=1),
         maps=maps,
         reconstructions=recon,
     )
@@ -224,6 +241,7 @@ def score_batches(
     mode: Callable[[nn.Module], contextlib.AbstractContextManager[None]] = eval_mode,
     tile_stride: int = 0,
     maps: MapCollector | None = None,
+    map_kind: str = DEFAULT_MAP,
 ) -> ScoreTable:
     """Score every batch of ``{"image", "label", "path"}`` dicts (a DataLoader over a data set).
 
@@ -237,7 +255,8 @@ def score_batches(
     defects: list[str] = []
     with mode(model):
         for batch in batches:
-            comp = compute_components(model, batch["image"].to(device, non_blocking=True), sigma, tile_stride)
+            image = batch["image"].to(device, non_blocking=True)
+            comp = compute_components(model, image, sigma, tile_stride, map_kind)
             for name, values in comp.arrays().items():
                 parts[name].append(values)
             labels.append(np.asarray(batch["label"]).reshape(-1))
@@ -299,8 +318,8 @@ class Scorer:
         }
         val = self.raw(val_components)
         self.stats.update(
-            # heat maps share one colour scale: mid-scale = a validation-normal residual peak
-            map_vmax=2 * float(np.quantile(val_components["residual_max"], self.config.threshold_quantile)),
+            # heat maps share one colour scale: mid-scale = a validation-normal map peak
+            map_vmax=2 * float(np.quantile(val_components["map_max"], self.config.threshold_quantile)),
             val_min=float(val.min()),
             val_max=float(val.max()),
             threshold=float(np.quantile(val, self.config.threshold_quantile)),

@@ -1,7 +1,8 @@
-"""Choices made without test labels: the epoch, the score formula and the map smoothing.
+"""Choices made without test labels: the epoch, the score formula, the map smoothing and the map kind.
 
-Every choice maximises the image AUROC on the run's synthetic validation set (validation normals and
-their synthetic-anomaly copies, :mod:`anotrans.data.anomalies`). Nothing here takes a test set or test
+Every choice maximises the image AUROC (the map kind: the pixel AUROC against the synthetic masks) on
+the run's synthetic validation set (validation normals and their synthetic-anomaly copies,
+:mod:`anotrans.data.anomalies`). Nothing here takes a test set or test
 labels as an argument, so no choice can depend on them. Each formula's normalisation is fitted on the
 validation normals only, as at deployment.
 """
@@ -9,14 +10,14 @@ validation normals only, as at deployment.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from anotrans.scoring.maps import MapCollector
-from anotrans.scoring.metrics import image_auroc
+from anotrans.scoring.maps import MAP_KINDS, MapCollector
+from anotrans.scoring.metrics import image_auroc, pixel_auroc
 from anotrans.scoring.scores import AUTO_SCORE, SCORE_FORMULAS, ScoreConfig, Scorer, ScoreTable
 
 SMOOTHING_GRID = (0.0, 1.0, 2.0, 4.0)  # Gaussian sigmas (pixels) tried for the maps under --score auto
@@ -72,10 +73,10 @@ def epoch_criterion(record: dict[str, Any], score: str) -> float:
     return aurocs.get(score, float("-inf"))
 
 
-def best_formula(aurocs: dict[str, float | None]) -> tuple[str, float]:
-    """The formula with the highest AUROC; ties go to the earlier formula of SCORE_FORMULAS."""
-    ranked = [(v, -list(SCORE_FORMULAS).index(k), k) for k, v in aurocs.items() if v is not None]
-    value, _, name = max(ranked)
+def best_of(aurocs: dict[str, float | None], order: Iterable[str]) -> tuple[str, float]:
+    """The candidate with the highest AUROC; ties go to the one earlier in ``order``."""
+    rank = {name: i for i, name in enumerate(order)}
+    value, _, name = max((v, -rank[k], k) for k, v in aurocs.items() if v is not None)
     return name, value
 
 
@@ -96,8 +97,25 @@ def choose_score(config: ScoreConfig, formulas: list[str], score_at: Callable[[f
     for sigma in SMOOTHING_GRID:
         aurocs = synthetic_aurocs(config, formulas, score_at(sigma))
         candidates[f"sigma={sigma:g}"] = aurocs
-        name, value = best_formula(aurocs)
+        name, value = best_of(aurocs, SCORE_FORMULAS)
         if best is None or value > best[0]:
             best = (value, sigma, name)
     assert best is not None
     return Choice(best[2], best[1], float(best[0]), candidates)
+
+
+@dataclasses.dataclass
+class MapChoice:
+    """What ``--anomaly-map auto`` chose, and every kind's synthetic-validation pixel AUROC."""
+
+    anomaly_map: str
+    val_synth_pixel_auroc: float
+    candidates: dict[str, float | None]
+
+
+def choose_map(kinds: list[str], score_with_masks: Callable[[str], ScoreTable]) -> MapChoice:
+    """The map kind whose pixels best rank the synthetic defects' masks; ties go to the earlier kind of
+    MAP_KINDS. ``score_with_masks(kind)`` scores the synthetic validation set with a masked collector."""
+    candidates = {kind: pixel_auroc(score_with_masks(kind).maps.sample) for kind in kinds}
+    kind, value = best_of(candidates, MAP_KINDS)
+    return MapChoice(kind, float(value), candidates)

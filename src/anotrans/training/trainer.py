@@ -24,7 +24,7 @@ from anotrans.data.anomalies import SyntheticValidation
 from anotrans.data.loader import make_loader
 from anotrans.data.spec import DataSpec, DataSplits
 from anotrans.networks.registry import AnomalyGAN
-from anotrans.scoring.maps import MapCollector
+from anotrans.scoring.maps import AUTO_MAP, DEFAULT_MAP, MapCollector, available_maps
 from anotrans.scoring.metrics import pixel_auroc
 from anotrans.scoring.reference import REFERENCE_BATCH_SIZE, reference_protocol_auroc
 from anotrans.scoring.report import auroc_by_score, evaluate, mean_components, run_files
@@ -38,6 +38,7 @@ from anotrans.scoring.scores import (
 )
 from anotrans.scoring.selection import (
     NormalMaps,
+    choose_map,
     choose_score,
     epoch_criterion,
     normals_only,
@@ -217,21 +218,29 @@ class Trainer:
         }
 
     def _score(
-        self, dataset: Dataset, maps: MapCollector | None = None, sigma: float | None = None
+        self,
+        dataset: Dataset,
+        maps: MapCollector | None = None,
+        sigma: float | None = None,
+        map_kind: str | None = None,
     ) -> ScoreTable:
         """Scores of ``dataset``: each process scores a shard with rank 0's buffers, gathered in order.
 
         With ``maps`` (the pixel sample behind pixel metrics) every process scores the whole set, so the
         seeded sample is the one-process sample; this happens only for the final and per-epoch test maps.
-        ``sigma`` overrides the configured smoothing (``--score auto`` tries several).
+        ``sigma`` and ``map_kind`` override the configured smoothing and map (``auto`` tries several).
         """
         self.replicas.broadcast(self.model)
         pin = self.device.type == "cuda"
         sigma = self.score_config.smoothing_sigma if sigma is None else sigma
         stride = self.score_config.tile_stride
         if maps is not None:
+            kind = map_kind or self.score_config.anomaly_map
+            kind = DEFAULT_MAP if kind == AUTO_MAP else kind  # per-epoch maps before the end-of-run choice
             loader = make_loader(dataset, self.config.batch_size, self.config.workers, pin_memory=pin)
-            return score_batches(self.model, loader, sigma, self.device, tile_stride=stride, maps=maps)
+            return score_batches(
+                self.model, loader, sigma, self.device, tile_stride=stride, maps=maps, map_kind=kind
+            )
         loader = make_loader(
             self.replicas.shard(dataset), self.config.batch_size, self.config.workers, pin_memory=pin
         )
@@ -301,6 +310,14 @@ class Trainer:
             self.score_config = dataclasses.replace(
                 self.score_config, score=choice.score, smoothing_sigma=choice.smoothing_sigma
             )
+        map_choice = None
+        if self.score_config.anomaly_map == AUTO_MAP:
+            seed = self.config.seed
+            map_choice = choose_map(
+                available_maps(self.model),
+                lambda kind: self._score(self.val_set, MapCollector(True, seed=seed), map_kind=kind),
+            )
+            self.score_config = dataclasses.replace(self.score_config, anomaly_map=map_choice.anomaly_map)
         val, synth = self._validate(NormalMaps(False, seed=self.config.seed))
         scorer = Scorer(self.score_config).fit(val.components, val.maps.sample)
         metrics: dict[str, Any] = {
@@ -311,6 +328,7 @@ class Trainer:
             "selection": _selection_note(self.config.select_epoch, choice, self.val_set is not None),
             "val_synth_auroc": synth,
             "score_choice": None if choice is None else dataclasses.asdict(choice),
+            "map_choice": None if map_choice is None else dataclasses.asdict(map_choice),
             "n_train": len(self.splits.train),
             "n_val": len(val),
             "num_skipped_files": len(self.splits.info.get("skipped_files", [])),
