@@ -123,7 +123,9 @@ def build_report(run_dir: str | Path, results_dir: str | Path | None = None) -> 
         for key in ("data", "root", "category", "abnormal_class", "protocol", "image_size", "channels",
                     "num_train", "num_val", "num_test", "num_test_normal", "num_test_abnormal", "has_masks")
     ]  # fmt: skip
-    model_rows = [("model", saved["model"].get("name")), ("score", scorer.config.score)]
+    config = scorer.config
+    model_rows = [("model", saved["model"].get("name")), ("score", config.score)]
+    model_rows += [("anomaly map", config.anomaly_map), ("smoothing sigma", config.smoothing_sigma)]
     model_rows += [(k, metrics.get(k)) for k in ("epochs", "selected_epoch", "train_seconds")]
     per_defect = metrics.get("per_defect") or {}
     defect_rows = [(k, v["n"], v["image_auroc"], v["mean_score"]) for k, v in per_defect.items()]
