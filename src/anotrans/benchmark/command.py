@@ -115,7 +115,9 @@ def describe(plan: Plan, preset: str, extra: dict[str, Any]) -> dict[str, str]:
         )
     meta["options"] = ", ".join(f"{k}={v}" for k, v in extra.items()) or "anotrans defaults"
     meta["measures"] = (
-        "honest = AUROC of the last-epoch model, eval mode, the run's score; optimistic = max over epochs "
+        "honest = AUROC of the model the run reports (its last epoch; with select_epoch=val the epoch with "
+        "the best synthetic-validation AUROC), eval mode, the run's score (with score=auto chosen on "
+        "validation data); optimistic = max over epochs "
         "of that test AUROC (selected on test labels, as the paper's numbers were); reference protocol = "
         "max over epochs with the networks in train mode (BatchNorm on each test batch), the test set "
         "unshuffled normal-then-abnormal in batches of 128, score 0.9*R + 0.1*L (the released code)"

@@ -16,7 +16,7 @@ from anotrans.benchmark.runner import MEASURES, PIXEL_MEASURES, Outcome, Plan
 from anotrans.benchmark.tables import AVERAGE, ROW_LABELS
 
 MEASURE_LABELS = {
-    "honest": "honest (last epoch, eval mode)",
+    "honest": "honest (the run's own epoch, eval mode)",
     "optimistic": "optimistic (max over epochs)",
     "reference": "reference protocol",
     "pixel_auroc": "pixel AUROC (honest)",
