@@ -128,8 +128,8 @@ class Detector:
             original = original.astype(np.uint8)
         values = upsample(map_[None].float().cpu(), original.shape[:2])[0].numpy()
         name = item if isinstance(item, (str, Path)) else f"#{index}"
-        vmax = self.scorer.stats["map_vmax"]
-        for file_name, data in map_files(map_file_stem(index, str(name)), values, original, vmax).items():
+        files = map_files(map_file_stem(index, str(name)), values, original, self.map_vmax)
+        for file_name, data in files.items():
             atomic_write_bytes(Path(folder) / file_name, data)
 
     def _tensor(self, item: ImageLike) -> torch.Tensor:
@@ -165,7 +165,7 @@ class Detector:
             )
 
     def predict(self, images: ImageLike | Sequence[ImageLike], keep_images: bool = False) -> Prediction:
-        """Scores, labels and residual maps of paths, folders, PIL images or [-1, 1] tensors."""
+        """Scores, labels and anomaly maps of paths, folders, PIL images or [-1, 1] tensors."""
         parts = list(self.iter_predict(images, keep_images))
         if not parts:
             raise DataError("predict got no images")

@@ -90,6 +90,7 @@ CASES = {
     "train: --lr negative": [*NEW, "--lr", "-1"],
     "train: --data unknown": [*NEW, "--data", "imagenet"],
     "train: --model unknown": [*NEW, "--model", "resnet"],
+    "train: --anomaly-map unknown": [*NEW, "--anomaly-map", "gradient"],
     "train: --model-option no =": [*NEW, "--model-option", "garbage"],
     "train: --model-option unknown": [*NEW, "--model-option", "colour=3"],
     "train: --data folder, missing root": [*NEW, "--data", "folder", "--root", "{missing}"],

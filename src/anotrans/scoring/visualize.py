@@ -2,7 +2,7 @@
 
 Every heat map uses one fixed colour scale for every image of a run (0 to the saved ``map_vmax``,
 twice a validation-normal map peak), so a normal image looks cool and an anomaly hot; a per-image
-scale would paint every image's largest residual red.
+scale would paint every image's largest map value red.
 """
 
 from __future__ import annotations
@@ -58,9 +58,9 @@ def _display(image: np.ndarray) -> np.ndarray:
 
 
 def save_panel(
-    path: str | Path, image: np.ndarray, recon: np.ndarray, residual: np.ndarray, vmax: float, title: str
+    path: str | Path, image: np.ndarray, recon: np.ndarray, anomaly_map: np.ndarray, vmax: float, title: str
 ) -> None:
-    """Write one PNG of three panels (atomically); ``residual`` is the [H, W] map ``residual-max`` scores."""
+    """Write one PNG of three panels (atomically); ``anomaly_map`` is the run's [H, W] map (scoring.maps)."""
     fig = Figure(figsize=(7.5, 2.8), dpi=100)
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 3)
@@ -69,8 +69,8 @@ def save_panel(
     axes[1].imshow(_display(recon))
     axes[1].set_title("reconstruction")
     axes[2].imshow(_display(image))
-    heat = axes[2].imshow(residual, cmap="jet", alpha=0.5, vmin=0.0, vmax=max(vmax, 1e-12))
-    axes[2].set_title("residual")
+    heat = axes[2].imshow(anomaly_map, cmap=HEAT_CMAP, alpha=HEAT_ALPHA, vmin=0.0, vmax=max(vmax, 1e-12))
+    axes[2].set_title("anomaly map")
     fig.colorbar(heat, ax=axes[2], fraction=0.046, pad=0.04)
     for ax in axes:
         ax.axis("off")
