@@ -23,6 +23,9 @@ class TrainConfig(Section):
     ``masked_input``: not in the paper; with this probability per square, G sees each training image
     with up to two noise squares in it and must still rebuild the clean image (training.corruption);
     0 (the paper) shows G the image itself.
+    ``ema_decay``: not in the paper; when > 0, every evaluation (validation, epoch selection, test, the
+    saved model) uses an exponential moving average of G's weights with this decay per update
+    (training.ema) instead of the live G; 0 (the paper) evaluates the live G.
     ``freeze_d_stats``: during the generator step D's BatchNorm layers still normalise by batch
     statistics but stop updating their running statistics, so the running statistics (what eval-mode
     scoring uses) come from D's own updates only, not from the G step's extra fake-only and real-only
@@ -59,6 +62,7 @@ class TrainConfig(Section):
     beta2: float = 0.999
     d_steps: int = 2
     masked_input: float = 0.0
+    ema_decay: float = 0.0
     freeze_d_stats: bool = False
     w_adv: float = 1.0
     w_con: float = 50.0
@@ -102,6 +106,8 @@ class TrainConfig(Section):
             )
         if not 0.0 <= self.masked_input <= 1.0:
             raise ConfigError(f"--masked-input must be a probability in [0, 1], got {self.masked_input}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"--ema-decay must be in [0, 1) (0: off), got {self.ema_decay}")
         if self.dist_timeout <= 0:
             raise ConfigError(f"--dist-timeout must be > 0 seconds, got {self.dist_timeout}")
         if self.lr <= 0:

@@ -1,8 +1,9 @@
 """What a resume checkpoint holds beyond weights and optimisers, and where inside an epoch it was taken.
 
 A checkpoint (``state.safetensors``) is written at every epoch end and, with ``checkpoint_every`` N,
-after every N-th update. It holds the weights, both Adam states (with their learning rates), every RNG
-state (python, numpy, torch, CUDA), the epoch log so far, the non-finite-loss counter and, mid-epoch,
+after every N-th update. It holds the weights, both Adam states (with their learning rates), the
+generator's moving average when ``ema_decay`` > 0, every RNG state (python, numpy, torch, CUDA), the
+epoch log so far, the non-finite-loss counter and, mid-epoch,
 the position in the epoch: the shuffle order is a pure function of (seed, epoch), so the resumed epoch
 replays the same permutation and skips the batches already done, with their loss sums carried over.
 Resuming therefore continues the very same trajectory: bitwise on the same machine with a fixed
@@ -70,17 +71,20 @@ def save_state(
         "progress": None if progress is None else dataclasses.asdict(progress),
         "consecutive_nonfinite": updater.consecutive_nonfinite,
     }
-    ckpt.save_training_state(path, updater.model, updater.optimizers, rng_tensors, meta)
+    average = {} if updater.average is None else updater.average.state_tensors()
+    ckpt.save_training_state(path, updater.model, updater.optimizers, {**rng_tensors, **average}, meta)
 
 
 def load_state(path: str | Path, updater: GanUpdater) -> tuple[EpochState, EpochProgress | None]:
     """Restore weights, optimisers and RNGs in place; returns the run state and the epoch position."""
-    rng_tensors, meta = ckpt.load_training_state(path, updater.model, updater.optimizers)
+    tensors, meta = ckpt.load_training_state(path, updater.model, updater.optimizers)
     try:
-        restore_rng_state(rng_tensors, meta["rng"])
+        restore_rng_state(tensors, meta["rng"])
+        if updater.average is not None:
+            updater.average.load_state_tensors(tensors)
         run = EpochState(**meta["epoch_state"])
         progress = None if meta.get("progress") is None else EpochProgress(**meta["progress"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: resume state is incomplete or from another version ({exc})") from exc
     updater.consecutive_nonfinite = int(meta.get("consecutive_nonfinite", 0))
     return run, progress

@@ -31,6 +31,7 @@ from anotrans.training import losses
 from anotrans.training.config import TrainConfig
 from anotrans.training.corruption import noise_patches
 from anotrans.training.distributed import Replicas
+from anotrans.training.ema import GeneratorAverage
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,12 @@ class GanUpdater:
         self.opt_g = torch.optim.Adam(model.generator.parameters(), lr=config.lr, betas=betas)
         self.opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=config.lr, betas=betas)
         self.consecutive_nonfinite = 0
+        # the weights every evaluation uses when ema_decay > 0 (training.ema); None: the live G
+        self.average = GeneratorAverage(model.generator, config.ema_decay) if config.ema_decay else None
+
+    def evaluated_weights(self) -> contextlib.AbstractContextManager:
+        """The generator as evaluations must see it during the block: averaged when EMA is on."""
+        return self.average.swapped_in() if self.average is not None else contextlib.nullcontext()
 
     @property
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -199,7 +206,10 @@ class GanUpdater:
             x, _float(gen), fake_logits.float(), fake_feats.float(), real_feats.float(), self.weights
         )
         g_loss = sum(terms.values())
-        skipped += not self._apply(g_loss, self.opt_g, "generator")
+        updated = self._apply(g_loss, self.opt_g, "generator")
+        skipped += not updated
+        if updated and self.average is not None:
+            self.average.update()
         names = ["d", "g", *terms]
         means = self.replicas.mean(torch.stack([d_loss.float(), g_loss.float(), *terms.values()]))
         values = dict(zip(names, means.tolist(), strict=True))

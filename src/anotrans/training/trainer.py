@@ -263,6 +263,24 @@ class Trainer:
         return MapCollector(self.splits.info.get("has_masks", False), threshold, self.config.seed)
 
     def _end_epoch(self, epoch: int, record: dict[str, Any]) -> None:
+        with self.updater.evaluated_weights():  # the averaged G when ema_decay > 0
+            record = self._evaluate_epoch(epoch, record)
+        self.state.history.append(record)
+        self.state.epoch = epoch + 1
+        if not self.replicas.is_main:
+            return
+        log.info("epoch %d: %s", epoch + 1, json.dumps(record))
+        if self.tensorboard is not None:
+            for key, value in record.items():
+                if isinstance(value, (int, float)):
+                    self.tensorboard.add_scalar(key, value, epoch + 1)
+        atomic_write_bytes(
+            self.run_dir / ckpt.EPOCH_LOG, "".join(json.dumps(r) + "\n" for r in self.state.history).encode()
+        )
+        save_state(self.run_dir / ckpt.STATE_FILE, self.updater, self.state)  # live weights and average
+
+    def _evaluate_epoch(self, epoch: int, record: dict[str, Any]) -> dict[str, Any]:
+        """The epoch's log record (validation, optional test AUROC); saves the best epoch's weights."""
         val, synth = self._validate()
         record = {"epoch": epoch + 1, **record, **mean_components(val)}
         if synth is not None:
@@ -284,21 +302,11 @@ class Trainer:
             self.state.best_val, self.state.best_epoch = criterion, epoch + 1
             if self.replicas.is_main:
                 ckpt.save_weights(self.run_dir / ckpt.BEST_FILE, self.model)
-        self.state.history.append(record)
-        self.state.epoch = epoch + 1
-        if not self.replicas.is_main:
-            return
-        log.info("epoch %d: %s", epoch + 1, json.dumps(record))
-        if self.tensorboard is not None:
-            for key, value in record.items():
-                if isinstance(value, (int, float)):
-                    self.tensorboard.add_scalar(key, value, epoch + 1)
-        atomic_write_bytes(
-            self.run_dir / ckpt.EPOCH_LOG, "".join(json.dumps(r) + "\n" for r in self.state.history).encode()
-        )
-        save_state(self.run_dir / ckpt.STATE_FILE, self.updater, self.state)
+        return record
 
     def _finish(self) -> dict[str, Any]:
+        if self.updater.average is not None:  # training is over: the averaged G is the model from here
+            self.updater.average.load_into_generator()
         if self.config.select_epoch == "val":
             self.replicas.barrier()  # rank 0's last best.safetensors is written
             ckpt.load_weights(self.run_dir / ckpt.BEST_FILE, self.model)
