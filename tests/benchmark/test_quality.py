@@ -58,3 +58,17 @@ def test_a_cell_row_and_the_report(quality, tmp_path):
     assert "| 0.900 | ssim | 0.800 | - |" in text  # a row's localisation: map kind, pixel AUROC, AUPRO (none)
     assert "| paper | 1 | 0.300 | 0.300 | 0.400 |" in text
     assert (tmp_path / "results" / "quality.csv").read_text().count("\n") == 3
+
+
+def test_the_cifar10_summary_averages_classes_per_seed_then_seeds(quality):
+    rows = [
+        {"cell": f"cifar10-{c}-recommended", "seed": s, "auroc": a}
+        for s, values in ((0, (0.6, 0.7, 0.8)), (1, (0.5, 0.6, 0.7)))
+        for c, a in zip(("frog", "bird", "cat"), values, strict=True)
+    ]
+    rows.append({"cell": "cifar10-frog-recommended", "seed": 2, "auroc": 0.9})  # seed 2 not complete
+    lines = quality.cifar10_summary(rows)
+    frog = "0.667 ± 0.208 (n=3)"
+    assert f"| recommended | {frog} | 0.650 ± 0.071 (n=2) | 0.750 ± 0.071 (n=2) | 0.650 ± 0.071 (n=2) |" in lines
+    assert not any(line.startswith("| paper") for line in lines)  # configurations without runs are left out
+    assert quality.cifar10_summary(rows[:0]) == []
