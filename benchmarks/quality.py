@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import statistics
 import time
@@ -111,6 +112,25 @@ def run_cell(run_dir: str, options: dict[str, Any]) -> str:
     if not (path / "metrics.json").exists():
         resume = (path / "config.json").exists()
         anotrans.train(path, resume=resume, **({} if resume else options))
+    return run_dir
+
+
+def refinish(run_dir: str) -> str:
+    """Make a finished recommended-configuration run's end-of-run choices again with the current code:
+    the same selected weights and validation set, no training; the score, smoothing and map are
+    re-chosen from the preset's ``auto`` settings (the saved config holds the earlier choice)."""
+    from anotrans.config import read_run_config
+    from anotrans.data.build import build_splits
+    from anotrans.networks import build_model_from_config
+    from anotrans.scoring.scores import ScoreConfig
+    from anotrans.training.trainer import Trainer
+
+    run = read_run_config(run_dir)
+    score = dataclasses.replace(
+        run.score, score="auto", anomaly_map="auto", smoothing_sigma=ScoreConfig.smoothing_sigma
+    )
+    model = build_model_from_config(run.model, run.source)
+    Trainer(model, build_splits(run.data), run.data, run.training, score, run_dir).fit(resume=True)
     return run_dir
 
 
@@ -268,6 +288,11 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (one thread each)")
     parser.add_argument("--runs", default="runs/quality", help="folder of the cells' run directories")
     parser.add_argument("--report-only", action="store_true", help="only read finished cells")
+    parser.add_argument(
+        "--refinish",
+        action="store_true",
+        help="re-make the end-of-run choices of finished recommended cells with the current code",
+    )
     parser.add_argument("--root", default="../shared/data/mvtec_ad", help="MVTec AD folder")
     parser.add_argument("--cifar10-root", default="../shared/data/cifar10", help="CIFAR-10 folder")
     parser.add_argument("--note", action="append", default=[], help="a line for the report's notes")
@@ -289,7 +314,11 @@ def main() -> None:
 
     if not args.report_only:
         with ProcessPoolExecutor(args.jobs) as pool:
-            futures = [pool.submit(run_cell, str(d), options(c, s)) for c, s, d in cells]
+            if args.refinish:
+                finished = [(c, d) for c, _, d in cells if (d / "metrics.json").exists()]
+                futures = [pool.submit(refinish, str(d)) for c, d in finished if CELLS[c][1].get("config")]
+            else:
+                futures = [pool.submit(run_cell, str(d), options(c, s)) for c, s, d in cells]
             for future in as_completed(futures):
                 try:
                     future.result()

@@ -7,8 +7,10 @@ import torch
 
 from anotrans.scoring.maps import SSIM_C1, MapCollector, ssim_residual, topk_mean
 from anotrans.scoring.scores import SCORE_FORMULAS, ScoreConfig, ScoreTable
+from anotrans.scoring.metrics import image_auroc
 from anotrans.scoring.selection import (
     NormalMaps,
+    auroc_standard_error,
     best_of,
     choose_map,
     choose_score,
@@ -47,6 +49,28 @@ def test_choose_score_takes_the_best_smoothing():
 
     choice = choose_score(ScoreConfig(), ["disc", "residual-max"], score_at)
     assert (choice.score, choice.smoothing_sigma, choice.val_synth_auroc) == ("residual-max", 2.0, 1.0)
+
+
+def test_a_smoothing_within_one_standard_error_of_the_configured_one_is_not_taken():
+    labels = [0] * 10 + [1] * 10
+    ranked = list(range(20))  # separates the classes perfectly
+    one_swap = [*range(9), 10, 9, *range(11, 20)]  # one normal above one anomaly: AUROC 0.99
+
+    def score_at(sigma):
+        return _table(ranked if sigma == 0.0 else one_swap, one_swap, labels)
+
+    choice = choose_score(ScoreConfig(smoothing_sigma=1.0), ["disc", "residual-max"], score_at)
+    assert (choice.smoothing_sigma, choice.val_synth_auroc) == (1.0, 0.99)  # 1.00 at sigma 0: within noise
+    assert choice.candidates["sigma=0"]["disc"] == 1.0
+
+
+def test_the_auroc_standard_error_matches_the_spread_over_draws():
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(21), np.ones(42)]
+    draws = [image_auroc(labels, np.r_[rng.normal(0, 1, 21), rng.normal(1.8, 1, 42)]) for _ in range(3000)]
+    predicted = auroc_standard_error(float(np.mean(draws)), 21, 42)
+    assert 0.85 < predicted / np.std(draws) < 1.15
+    assert auroc_standard_error(0.9, 210, 420) < auroc_standard_error(0.9, 21, 42) / 3  # shrinks with n
 
 
 def test_choose_map_takes_the_kind_whose_pixels_rank_the_synthetic_masks():
