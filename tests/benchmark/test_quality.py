@@ -50,14 +50,16 @@ def test_a_cell_row_and_the_report(quality, tmp_path):
     row = quality.summarise("paper", 1, tmp_path / "paper-s1")
     assert (row["auroc"], row["train_minutes"], row["max_over_epochs"]) == (0.4, 2.0, 0.9)
     assert (row["last_disc"], row["last_auto"], row["val_epoch_config"]) == (0.3, 0.3, 0.4)
-    quality.write_report([row, {**row, "seed": 2, "auroc": 0.6}], 60.0)
+    quality.write_report([row, {**row, "seed": 2, "auroc": 0.6}, {**row, "seed": 4, "auroc": 0.7}], 60.0)
     text = (tmp_path / "results" / "quality.md").read_text()
     assert row["val_synth"] == 0.9
-    mean = "| paper | 0.500 ± 0.141 (n=2) | 0.900 ± 0.000 (n=2) | 0.900 ± 0.000 (n=2) | 0.800 ± 0.000 (n=2) |"
+    same = "0.900 ± 0.000 (n=2)"
+    mean = f"| paper | 0-2 | 0.500 ± 0.141 (n=2) | {same} | {same} | 0.800 ± 0.000 (n=2) |"
     assert mean + " - |" in text
     assert "| 0.900 | ssim | 0.800 | - |" in text  # a row's localisation: map kind, pixel AUROC, AUPRO (none)
     assert "| paper | 1 | 0.300 | 0.300 | 0.400 |" in text
-    assert (tmp_path / "results" / "quality.csv").read_text().count("\n") == 3
+    assert "| paper | 3-5 | 0.700 ± nan (n=1) |" in text  # a later block of seeds has its own line
+    assert (tmp_path / "results" / "quality.csv").read_text().count("\n") == 4
 
 
 def test_the_cifar10_summary_averages_classes_per_seed_then_seeds(quality):
@@ -69,6 +71,8 @@ def test_the_cifar10_summary_averages_classes_per_seed_then_seeds(quality):
     rows.append({"cell": "cifar10-frog-recommended", "seed": 2, "auroc": 0.9})  # seed 2 not complete
     lines = quality.cifar10_summary(rows)
     frog = "0.667 ± 0.208 (n=3)"
-    assert f"| recommended | {frog} | 0.650 ± 0.071 (n=2) | 0.750 ± 0.071 (n=2) | 0.650 ± 0.071 (n=2) |" in lines
+    assert (
+        f"| recommended | {frog} | 0.650 ± 0.071 (n=2) | 0.750 ± 0.071 (n=2) | 0.650 ± 0.071 (n=2) |" in lines
+    )
     assert not any(line.startswith("| paper") for line in lines)  # configurations without runs are left out
     assert quality.cifar10_summary(rows[:0]) == []

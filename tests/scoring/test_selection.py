@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from anotrans.scoring.maps import SSIM_C1, MapCollector, ssim_residual, topk_mean
-from anotrans.scoring.scores import SCORE_FORMULAS, ScoreConfig, ScoreTable
 from anotrans.scoring.metrics import image_auroc
+from anotrans.scoring.scores import SCORE_FORMULAS, ScoreConfig, ScoreTable
 from anotrans.scoring.selection import (
     NormalMaps,
     auroc_standard_error,
