@@ -196,10 +196,10 @@ def cifar10_summary(rows: list[dict[str, Any]]) -> list[str]:
         "| configuration | " + " | ".join(CIFAR_CLASSES) + " | mean over classes, mean ± std over seeds |",
         "|---|" + "---|" * (len(CIFAR_CLASSES) + 1),
     ]
+    auroc = {(r["cell"], r["seed"]): r["auroc"] for r in rows}
     for name in CIFAR_CONFIGS:
-        auroc = {(r["cell"], r["seed"]): r["auroc"] for r in rows}
         cells = [f"cifar10-{c}-{name}" for c in CIFAR_CLASSES]
-        if not any(cell == r["cell"] for r in rows for cell in cells):
+        if not any(c in cells for c, _ in auroc):
             continue
         per_class = [_mean_std([v for (c, _), v in auroc.items() if c == cell]) for cell in cells]
         seeds = sorted({s for c, s in auroc if c in cells})

@@ -30,12 +30,9 @@ class GeneratorAverage:
     def update(self) -> None:
         self.average.update_parameters(self.generator)
 
-    def _averaged_state(self) -> dict[str, Tensor]:
-        return self.average.module.state_dict()
-
     def load_into_generator(self) -> None:
         """Replace the live weights by the average for good (training is over)."""
-        self.generator.load_state_dict(self._averaged_state())
+        self.generator.load_state_dict(self.average.module.state_dict())
 
     @contextlib.contextmanager
     def swapped_in(self) -> Iterator[None]:
