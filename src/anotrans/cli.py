@@ -115,6 +115,11 @@ _TRAIN_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         {"type": float, "help": "Not in the paper: chance of each of two noise squares in G's input."},
     ),
     (
+        "--foreign-texture",
+        "foreign_texture",
+        {"type": float, "help": "Not in the paper: chance of another image's texture blob in G's input."},
+    ),
+    (
         "--ema-decay",
         "ema_decay",
         {"type": float, "help": "Not in the paper: evaluate a moving average of G's weights (0: off)."},

@@ -1,4 +1,5 @@
-"""Masked-input training: noise squares in G's input only; the losses and D still see the clean image."""
+"""Corrupted-input training: noise squares or another image's texture in G's input only; the losses and
+D still see the clean image."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from anotrans.errors import ConfigError
 from anotrans.networks import build_model
 from anotrans.training import corruption, distributed, steps
 from anotrans.training.config import TrainConfig
-from anotrans.training.corruption import NOISE_PATCHES, SIDE_FRACTIONS, noise_patches
+from anotrans.training.corruption import NOISE_PATCHES, SIDE_FRACTIONS, foreign_texture, noise_patches
 from anotrans.training.steps import GanUpdater
 
 
@@ -50,7 +51,37 @@ def test_probability_sets_how_often_a_square_appears():
     assert torch.equal(noise_patches(x[:8], probability=0.0), x[:8])
 
 
-def test_the_generator_sees_the_corrupted_image_and_the_losses_the_clean_one(monkeypatch):
+def test_a_texture_blob_is_one_irregular_region_of_the_donor_and_nothing_else(monkeypatch):
+    monkeypatch.setattr(corruption, "COLOUR_SHIFT", 0.0)
+    torch.manual_seed(3)
+    x = torch.full((64, 3, 32, 32), -1.0)
+    donor = torch.linspace(-0.9, 0.9, 64).view(64, 1, 1, 1).expand(64, 3, 32, 32)  # one value per image
+    out = foreign_texture(x, donor, probability=1.0)
+    changed = _changed(x, out)
+    area = changed.flatten(1).float().mean(1)
+    assert area.min() > 0 and area.max() < 0.5  # every image gets one blob, never most of the image
+    for i in range(64):  # the blob holds its own donor's texture, and the rest of the image is untouched
+        assert torch.equal(out[i][:, changed[i]], donor[i][:, changed[i]])
+        assert torch.equal(out[i][:, ~changed[i]], x[i][:, ~changed[i]])
+
+
+def test_texture_is_recoloured_within_the_shift_and_clipped():
+    torch.manual_seed(4)
+    x = torch.full((256, 3, 16, 16), -1.0)
+    out = foreign_texture(x, torch.zeros_like(x), probability=1.0)
+    blob = out[_changed(x, out).unsqueeze(1).expand_as(x)]
+    assert blob.abs().max() <= corruption.COLOUR_SHIFT and blob.std() > corruption.COLOUR_SHIFT / 4
+
+
+def test_texture_probability_sets_how_often_a_blob_appears():
+    torch.manual_seed(5)
+    x = torch.full((4000, 1, 16, 16), -1.0)
+    touched = _changed(x, foreign_texture(x, torch.ones_like(x), probability=0.3)).flatten(1).any(1)
+    assert touched.float().mean().item() == pytest.approx(0.3, abs=0.03)
+
+
+@pytest.mark.parametrize("option", ["masked_input", "foreign_texture"])
+def test_the_generator_sees_the_corrupted_image_and_the_losses_the_clean_one(monkeypatch, option):
     torch.manual_seed(0)
     model = build_model("ganomaly", image_size=16)
     seen: dict[str, torch.Tensor] = {}
@@ -73,14 +104,16 @@ def test_the_generator_sees_the_corrupted_image_and_the_losses_the_clean_one(mon
     monkeypatch.setattr(steps, "discriminate", recording_discriminate)
     monkeypatch.setattr(steps.GanomalyObjective, "terms", recording_terms)
     x = torch.zeros(8, 3, 16, 16).uniform_(-1, 1)
-    GanUpdater(model, TrainConfig(masked_input=1.0), torch.device("cpu")).step(x)
+    GanUpdater(model, TrainConfig(**{option: 1.0}), torch.device("cpu")).step(x)
     assert seen["target"] is x and not torch.equal(seen["g"], x)
     assert any(d is x for d in seen["d"])  # D's real batch is the clean image
     GanUpdater(model, TrainConfig(), torch.device("cpu")).step(x)
     assert seen["g"] is x
 
 
+@pytest.mark.parametrize("option", ["masked_input", "foreign_texture"])
 @pytest.mark.parametrize("bad", [-0.1, 1.5])
-def test_masked_input_must_be_a_probability(bad):
-    with pytest.raises(ConfigError, match="--masked-input must be a probability"):
-        TrainConfig(masked_input=bad)
+def test_corruption_options_must_be_probabilities(option, bad):
+    flag = "--" + option.replace("_", "-")
+    with pytest.raises(ConfigError, match=f"{flag} must be a probability"):
+        TrainConfig(**{option: bad})

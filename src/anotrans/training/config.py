@@ -23,6 +23,9 @@ class TrainConfig(Section):
     ``masked_input``: not in the paper; with this probability per square, G sees each training image
     with up to two noise squares in it and must still rebuild the clean image (training.corruption);
     0 (the paper) shows G the image itself.
+    ``foreign_texture``: not in the paper; with this probability, G sees each training image with one
+    irregular blob of another image's texture (turned, shifted, recoloured) pasted in and must still
+    rebuild the clean image (training.corruption); applied after ``masked_input``; 0 (the paper) is off.
     ``ema_decay``: not in the paper; when > 0, every evaluation (validation, epoch selection, test, the
     saved model) uses an exponential moving average of G's weights with this decay per update
     (training.ema) instead of the live G; 0 (the paper) evaluates the live G.
@@ -62,6 +65,7 @@ class TrainConfig(Section):
     beta2: float = 0.999
     d_steps: int = 2
     masked_input: float = 0.0
+    foreign_texture: float = 0.0
     ema_decay: float = 0.0
     freeze_d_stats: bool = False
     w_adv: float = 1.0
@@ -104,8 +108,10 @@ class TrainConfig(Section):
                 f"--lr-decay-epochs must be between 0 and --epochs ({self.epochs}), "
                 f"got {self.lr_decay_epochs}"
             )
-        if not 0.0 <= self.masked_input <= 1.0:
-            raise ConfigError(f"--masked-input must be a probability in [0, 1], got {self.masked_input}")
+        probabilities = {"--masked-input": self.masked_input, "--foreign-texture": self.foreign_texture}
+        for option, value in probabilities.items():
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{option} must be a probability in [0, 1], got {value}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"--ema-decay must be in [0, 1) (0: off), got {self.ema_decay}")
         if self.dist_timeout <= 0:

@@ -1,8 +1,8 @@
 """One training update on one batch, per model family, apart from the epoch loop.
 
 Order and evaluation counts per batch (``d_steps`` = k):
-  1. G runs once: ``fake = G(x)`` (with ``masked_input``, G sees x with noise squares in it and the
-     losses still compare against the clean x).
+  1. G runs once: ``fake = G(x)`` (with ``masked_input`` or ``foreign_texture``, G sees x with noise
+     squares or another image's texture in it and the losses still compare against the clean x).
   2. k discriminator updates on (x, fake.detach()). Reusing the same fakes is exact, because G does not
      change until step 3; D is re-run each time because D does change. ``detach`` keeps D's loss out of G.
   3. One generator update: D(fake) with D's parameters frozen (so G's backward leaves D's .grad
@@ -29,7 +29,7 @@ from anotrans.networks.calling import Generated, discriminate, has_latent_encode
 from anotrans.networks.init import dcgan_init_
 from anotrans.training import losses
 from anotrans.training.config import TrainConfig
-from anotrans.training.corruption import noise_patches
+from anotrans.training.corruption import foreign_texture, noise_patches
 from anotrans.training.distributed import Replicas
 from anotrans.training.ema import GeneratorAverage
 
@@ -179,10 +179,8 @@ class GanUpdater:
 
     def step(self, x: Tensor) -> StepResult:
         model, skipped, d_reinit = self.model, 0, False
-        p = self.config.masked_input
-        g_input = self.replicas.as_global_batch(lambda t: noise_patches(t, p), x) if p else x
         with self._autocast():
-            gen = self.nets.generate(g_input)
+            gen = self.nets.generate(self.corrupt(x))
         fake = gen.recon.detach()
         d_loss = torch.zeros(())
         for _ in range(self.config.d_steps):
@@ -214,6 +212,21 @@ class GanUpdater:
         means = self.replicas.mean(torch.stack([d_loss.float(), g_loss.float(), *terms.values()]))
         values = dict(zip(names, means.tolist(), strict=True))
         return StepResult(values, skipped, d_reinit)
+
+    def corrupt(self, x: Tensor) -> Tensor:
+        """G's input: ``x`` with the configured corruptions (training.corruption), or ``x`` itself.
+
+        Draws are made as one process makes them (Replicas.as_global_batch); each image's texture donor
+        is the previous image of this process's own share, carried beside it as extra channels.
+        """
+        masked, texture, channels = self.config.masked_input, self.config.foreign_texture, x.shape[1]
+        out = self.replicas.as_global_batch(lambda t: noise_patches(t, masked), x) if masked else x
+        if texture:
+            pair = torch.cat([out, x.roll(1, 0)], 1)
+            out = self.replicas.as_global_batch(
+                lambda t: foreign_texture(t[:, :channels], t[:, channels:], texture), pair
+            )
+        return out
 
     def reinit_discriminator(self) -> None:
         """Fresh D weights and a fresh Adam state (stale moments would fight the new weights)."""
