@@ -187,6 +187,7 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, monkey
         (["train", "--score", "bogus", "--out", "x"], ["--score", "paper", "residual-max"]),
         (["train", "--lambda", "2", "--out", "x"], ["--lambda", "[0, 1]"]),
         (["train", "--lr-decay-epochs", "99", "--out", "x"], ["--lr-decay-epochs", "between 0 and --epochs"]),
+        (["train", "--foreign-texture", "2", "--out", "x"], ["--foreign-texture", "probability"]),
         (["train", "--data", "cifar10", "--out", "x"], ["root"]),
         (["train", "--data", "synthetic"], ["--out"]),
         (["train", "--precision", "fp8", "--out", "x"], ["--precision", "bf16"]),
