@@ -25,13 +25,14 @@ from typing import Any
 from safetensors import safe_open
 
 # A deterministic run of a few seconds: tiny GANomaly on synthetic 16 px images, 7 updates per epoch,
-# a mid-epoch checkpoint every 3 updates, masked input, an lr decay and a moving average of G (RNG
-# draws, schedules and state beyond the weights).
+# a mid-epoch checkpoint every 3 updates, masked input, foreign texture, an lr decay and a moving
+# average of G (RNG draws, schedules and state beyond the weights).
 CRASH_RUN = [
     "--data", "synthetic", "--image-size", "16", "--max-train-images", "64", "--batch-size", "8",
     "--model", "ganomaly", "--model-option", "ngf=8", "--model-option", "nz=8",
     "--model-option", "disc_ndf=8", "--model-option", "disc_nz=8",
-    "--epochs", "3", "--lr-decay-epochs", "1", "--masked-input", "0.25", "--ema-decay", "0.9",
+    "--epochs", "3", "--lr-decay-epochs", "1", "--masked-input", "0.25", "--foreign-texture", "0.5",
+    "--ema-decay", "0.9",
     "--select-epoch", "val",
     "--checkpoint-every", "3", "--deterministic", "--threads", "1", "--seed", "3", "--no-progress",
 ]  # fmt: skip
