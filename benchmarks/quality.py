@@ -346,7 +346,8 @@ def main() -> None:
     start = time.perf_counter()
     cells = [(c, s, Path(args.runs) / f"{c}-s{s}") for s in args.seeds for c in args.cells]
     roots = {"mvtec": args.root, "cifar10": args.cifar10_root}
-    notes = [*earlier_notes(), *(n for n in args.note if n not in earlier_notes())]
+    notes = earlier_notes()
+    notes += [n for n in args.note if n not in notes]
 
     def options(cell: str, seed: int) -> dict[str, Any]:
         chosen = {**DATA, **BASE, "epochs": args.epochs, **CELLS[cell][1], "seed": seed}
