@@ -16,6 +16,7 @@ from anotrans.scoring.selection import (
     choose_score,
     epoch_criterion,
     normals_only,
+    preferred,
     synthetic_aurocs,
 )
 
@@ -39,7 +40,20 @@ def test_synthetic_aurocs_and_the_best_formula():
     tie = {"residual-max": 0.7, "disc": 0.7}
     assert best_of(tie, SCORE_FORMULAS) == ("disc", 0.7)  # ties: SCORE_FORMULAS order
     record = {"val_synth_auroc": {"disc": 0.6, "residual-max": 0.8, "paper": None}}
-    assert epoch_criterion(record, "disc") == 0.6 and epoch_criterion(record, "auto") == 0.8
+    assert epoch_criterion(record, "disc", 21, 42) == 0.6
+    assert epoch_criterion(record, "auto", 21, 42) == 0.8  # no `mix`: the best formula
+
+
+def test_mix_is_kept_unless_another_formula_beats_it_by_more_than_one_standard_error():
+    se = auroc_standard_error(0.93, 21, 42)
+    assert 0.02 < se < 0.05
+    close = {"mix": 0.93, "feature-topk": 0.93 + 0.9 * se, "disc": 0.8, "paper": None}
+    assert preferred(close, 21, 42) == ("mix", 0.93)
+    clear = {**close, "ssim-topk": 0.93 + 1.1 * se}
+    assert preferred(clear, 21, 42) == ("ssim-topk", 0.93 + 1.1 * se)
+    assert preferred(close, 2100, 4200)[0] == "feature-topk"  # a large set: a small margin is real
+    assert epoch_criterion({"val_synth_auroc": close}, "auto", 21, 42) == 0.93
+    assert epoch_criterion({"val_synth_auroc": clear}, "auto", 21, 42) == 0.93 + 1.1 * se
 
 
 def test_choose_score_takes_the_best_smoothing():

@@ -295,7 +295,12 @@ class Trainer:
             record["test_image_auroc_reference_protocol"] = reference_protocol_auroc(
                 self.model, loader, self.score_config.smoothing_sigma, self.device
             )
-        criterion = epoch_criterion(record, self.score_config.score) if synth is not None else None
+        criterion = None
+        if synth is not None:
+            n_anomalous = sum(self.val_set.labels)
+            criterion = epoch_criterion(
+                record, self.score_config.score, len(self.val_set) - n_anomalous, n_anomalous
+            )
         if self.config.select_epoch == "val" and (
             self.state.best_val is None or criterion > self.state.best_val
         ):
@@ -401,7 +406,8 @@ def _selection_note(select_epoch: str, choice: Any, has_val: bool) -> str:
     score = (
         "configured score"
         if choice is None
-        else "score and smoothing with the best synthetic-validation AUROC"
+        else "`mix` at sigma 1 unless another score or smoothing beats it on synthetic validation by more "
+        "than one standard error"
     )
     return f"{epoch}; {score}; threshold from validation normals; no test labels used"
 
