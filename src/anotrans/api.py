@@ -72,7 +72,7 @@ def train(
             train_cfg.model,
             image_size=spec.crop_size or spec.image_size,
             channels=spec.channels,
-            **train_cfg.model_options,
+            **train_cfg.network_options(),
         )
     splits = build_splits(spec)
     check_validation(splits, train_cfg, score_cfg)

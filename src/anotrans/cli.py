@@ -120,6 +120,11 @@ _TRAIN_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         {"type": float, "help": "Not in the paper: chance of another image's texture blob in G's input."},
     ),
     (
+        "--rotation-loss",
+        "rotation_loss",
+        {"type": float, "help": "Not in the paper: weight of D's quarter-turn loss (0: off)."},
+    ),
+    (
         "--ema-decay",
         "ema_decay",
         {"type": float, "help": "Not in the paper: evaluate a moving average of G's weights (0: off)."},

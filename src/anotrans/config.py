@@ -88,7 +88,10 @@ def build_configs(options: dict[str, Any]) -> tuple[DataSpec, TrainConfig, Score
 
     train = TrainConfig.from_dict(section(TrainConfig))
     spec = DataSpec.from_dict({**section(DataSpec), "seed": train.seed})
-    return spec, train, ScoreConfig.from_dict(section(ScoreConfig))
+    score = ScoreConfig.from_dict(section(ScoreConfig))
+    if score.score == "rotation" and not train.rotation_loss:
+        raise ConfigError("--score rotation needs --rotation-loss W (W > 0): it trains D's quarter-turn head")
+    return spec, train, score
 
 
 @dataclasses.dataclass

@@ -188,6 +188,8 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, monkey
         (["train", "--lambda", "2", "--out", "x"], ["--lambda", "[0, 1]"]),
         (["train", "--lr-decay-epochs", "99", "--out", "x"], ["--lr-decay-epochs", "between 0 and --epochs"]),
         (["train", "--foreign-texture", "2", "--out", "x"], ["--foreign-texture", "probability"]),
+        (["train", "--rotation-loss", "-1", "--out", "x"], ["--rotation-loss", ">= 0"]),
+        (["train", "--score", "rotation", "--out", "x"], ["--score rotation", "--rotation-loss"]),
         (["train", "--data", "cifar10", "--out", "x"], ["root"]),
         (["train", "--data", "synthetic"], ["--out"]),
         (["train", "--precision", "fp8", "--out", "x"], ["--precision", "bf16"]),

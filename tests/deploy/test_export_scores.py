@@ -1,5 +1,5 @@
 """The scores and map kinds added for choosing without test labels (top-k, SSIM, D-feature maps, mix)
-export to ONNX and match torch."""
+and D's quarter-turn score export to ONNX and match torch."""
 
 from __future__ import annotations
 
@@ -17,10 +17,13 @@ from anotrans.scoring.scores import MIXED, ScoreConfig, Scorer
 TOLERANCE = 1e-4
 
 
-@pytest.mark.parametrize(("score", "anomaly_map"), [("mix", "feature"), ("ssim-topk", "ssim")])
+@pytest.mark.parametrize(
+    ("score", "anomaly_map"), [("mix", "feature"), ("ssim-topk", "ssim"), ("rotation", "residual")]
+)
 def test_new_scores_export_and_match_torch(score, anomaly_map):
     torch.manual_seed(0)
-    model = build_model("skip-ganomaly", image_size=TINY_IMAGE, **FAMILY_OPTIONS["skip-ganomaly"])
+    head = {"rotation_head": True} if score == "rotation" else {}
+    model = build_model("skip-ganomaly", image_size=TINY_IMAGE, **FAMILY_OPTIONS["skip-ganomaly"], **head)
     stats = {"component_stats": {name: [0.1 * i, 1.0 + i] for i, name in enumerate(MIXED)}}
     graph = ScoringGraph(model, Scorer(ScoreConfig(score=score, anomaly_map=anomaly_map), stats))
     info = ModelInfo("skip-ganomaly", TINY_IMAGE, 3, score, "", {}, {"threshold": 0.0}, "fp32", "0", {})

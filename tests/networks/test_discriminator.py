@@ -6,7 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from anotrans.networks.discriminator import Discriminator, dcgan_init_, pyramid_sizes
+from anotrans.networks.discriminator import (
+    QUARTER_TURNS,
+    Discriminator,
+    dcgan_init_,
+    pyramid_sizes,
+    quarter_turns,
+)
 
 SIZES = (32, 64, 96, 128, 256)
 
@@ -67,3 +73,25 @@ def test_dcgan_init_can_reinitialise() -> None:
     before = conv.weight.clone()
     assert dcgan_init_(d) is d
     assert not torch.equal(before, conv.weight)
+
+
+def test_quarter_turns_are_torch_rot90_in_turn_order() -> None:
+    x = torch.randn(3, 2, 5, 5)
+    turned, turns = quarter_turns(x)
+    assert turned.shape == (12, 2, 5, 5) and turns.tolist() == [0] * 3 + [1] * 3 + [2] * 3 + [3] * 3
+    for row in range(12):
+        assert torch.equal(turned[row], torch.rot90(x[row % 3], int(turns[row]), (1, 2)))
+
+
+def test_the_rotation_head_is_optional_and_trains_the_shared_features() -> None:
+    torch.manual_seed(0)
+    plain, headed = Discriminator(32, 3, ndf=8, nz=16), Discriminator(32, 3, ndf=8, nz=16, rotation_head=True)
+    assert plain.rotation is None and not any(k.startswith("rotation") for k in plain.state_dict())
+    extra = sum(p.numel() for p in headed.parameters()) - sum(p.numel() for p in plain.parameters())
+    assert extra == 16 * QUARTER_TURNS + QUARTER_TURNS
+    turned, turns = quarter_turns(torch.randn(2, 3, 32, 32))
+    _, feats = headed(turned)
+    logits = headed.rotation(feats)
+    assert logits.shape == (8, QUARTER_TURNS)
+    nn.functional.cross_entropy(logits, turns).backward()
+    assert headed.features[0].weight.grad.abs().sum() > 0 and headed.classifier.weight.grad is None

@@ -22,6 +22,7 @@ class ModelConfig(Section):
 
     image_size: int = 32
     channels: int = 3
+    rotation_head: bool = False  # D's quarter-turn head (networks.discriminator); set by --rotation-loss
 
     def __post_init__(self) -> None:
         if self.channels < 1:

@@ -209,5 +209,5 @@ class AnoTransGenerator(nn.Module):
 
 def build_anotrans(config: AnoTransConfig) -> tuple[nn.Module, nn.Module]:
     """Generator and DCGAN discriminator for one AnoTrans config."""
-    discriminator = Discriminator(config.image_size, config.channels, config.disc_ndf, config.disc_nz)
+    discriminator = Discriminator.for_config(config)
     return AnoTransGenerator(config), discriminator

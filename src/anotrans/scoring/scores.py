@@ -13,10 +13,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from anotrans.errors import ConfigError
 from anotrans.networks.calling import discriminate, generate, has_latent_encoder
+from anotrans.networks.discriminator import QUARTER_TURNS, quarter_turns
 from anotrans.scoring import tiling
 from anotrans.scoring.maps import (
     AUTO_MAP,
@@ -41,6 +43,8 @@ SCORE_FORMULAS: dict[str, str] = {
     "residual-topk": "mean of the top 1% pixels of the smoothed residual map (robust to single hot pixels)",
     "ssim-topk": "mean of the top 1% pixels of the smoothed structural residual (1 - SSIM) / 2",
     "feature-topk": "mean of the top 1% pixels of the per-location residual in D's mid-level features",
+    "rotation": "mean cross-entropy of D's quarter-turn head over the four turns of the input "
+    "(class-level novelty; only for models trained with --rotation-loss)",
     "mix": "sum of disc, residual-topk, ssim-topk and feature-topk, each z-scored on validation normals",
 }
 AUTO_SCORE = "auto"  # chosen per run on synthetic validation anomalies (anotrans.scoring.selection)
@@ -55,6 +59,7 @@ COMPONENT_NAMES = (
     "ssim_topk",
     "feature_topk",
     "map_max",
+    "rotation",
 )
 MIXED = ("disc", "residual_topk", "ssim_topk", "feature_topk")  # what `mix` z-scores and sums
 DEFAULT_SCORE = "disc"
@@ -111,13 +116,22 @@ class ScoreConfig(Section):
             raise ConfigError(f"--pixel-quantile must be in (0, 1], got {self.pixel_quantile}")
 
 
+# formula -> what a model needs for it (scores of every other formula work for every model)
+NEEDS = {
+    "encoder": "a model with a second encoder (ganomaly)",
+    "feature-topk": "a model with a DCGAN-style discriminator",
+    "rotation": "a model trained with --rotation-loss (D's quarter-turn head)",
+}
+
+
 def available_scores(model: nn.Module) -> list[str]:
-    """The formulas this model supports (``encoder`` needs a second encoder, ``feature-topk`` a DCGAN D)."""
-    has_encoder = has_latent_encoder(model.generator)
-    has_features = feature_extractor(model.discriminator) is not None
-    return [
-        s for s in SCORE_FORMULAS if (s != "encoder" or has_encoder) and (s != "feature-topk" or has_features)
-    ]
+    """The formulas this model supports (see NEEDS)."""
+    has = {
+        "encoder": has_latent_encoder(model.generator),
+        "feature-topk": feature_extractor(model.discriminator) is not None,
+        "rotation": getattr(model.discriminator, "rotation", None) is not None,
+    }
+    return [s for s in SCORE_FORMULAS if has.get(s, True)]
 
 
 @contextlib.contextmanager
@@ -144,6 +158,7 @@ class Components:
     residual_topk: Tensor  # top-k mean of the smoothed residual map
     ssim_topk: Tensor  # top-k mean of the smoothed structural residual map
     feature_topk: Tensor | None  # top-k mean of D's smoothed feature residual map (DCGAN D only)
+    rotation: Tensor | None  # D's mean quarter-turn cross-entropy (models trained with --rotation-loss)
     map_max: Tensor  # max of the configured anomaly map (its colour scale is fitted on this)
     maps: Tensor  # anomaly maps [B, H, W] (scoring.maps) at the input's size (patch mode: stitched tiles)
     reconstructions: Tensor
@@ -168,11 +183,24 @@ def _raw_outputs(model: nn.Module, x: Tensor) -> dict[str, Tensor | None]:
         "latent": ((real_feats.float() - fake_feats.float()) ** 2).mean(dim=1),
         "disc": -real_logits.float(),
         "encoder": None if gen.z is None else ((gen.z - gen.z_hat).float() ** 2).mean(dim=1),
+        "rotation": rotation_surprise(model.discriminator, x),
         **{kind: make(model, x, gen.recon) for kind, make in MAP_KINDS.items()},
     }
 
 
-SCALARS = ("latent", "disc", "encoder")
+def rotation_surprise(discriminator: nn.Module, x: Tensor) -> Tensor | None:
+    """Per image, the mean cross-entropy of D's quarter-turn head over x's four turns: high when D
+    cannot tell which way up the image stands (None for a D without the head)."""
+    head = getattr(discriminator, "rotation", None)
+    if head is None:
+        return None
+    turned, turns = quarter_turns(x)
+    _, feats = discriminate(discriminator, turned)
+    surprise = F.cross_entropy(head(feats).float(), turns, reduction="none")
+    return surprise.view(QUARTER_TURNS, x.shape[0]).mean(dim=0)
+
+
+SCALARS = ("latent", "disc", "encoder", "rotation")
 PIXELWISE = ("recon", *MAP_KINDS)
 
 
@@ -210,6 +238,7 @@ def compute_components(
         residual_topk=topk_mean(smoothed["residual"]),
         ssim_topk=topk_mean(smoothed["ssim"]),
         feature_topk=None if smoothed["feature"] is None else topk_mean(smoothed["feature"]),
+        rotation=out["rotation"],
         map_max=maps.flatten(1).amax(dim=1),
         maps=maps,
         reconstructions=recon,
@@ -287,8 +316,8 @@ class Scorer:
 
     def raw(self, components: dict[str, np.ndarray]) -> np.ndarray:
         name = self.config.score
-        if name == "encoder" and "encoder" not in components:
-            raise ConfigError("--score encoder needs a model with a second encoder (ganomaly)")
+        if name in NEEDS and name.replace("-", "_") not in components:
+            raise ConfigError(f"--score {name} needs {NEEDS[name]}")
         if name == "paper":
             r, lat = components["recon"], components["latent"]
             if self.config.score_norm == "zscore":

@@ -29,6 +29,9 @@ class TrainConfig(Section):
     ``ema_decay``: not in the paper; when > 0, every evaluation (validation, epoch selection, test, the
     saved model) uses an exponential moving average of G's weights with this decay per update
     (training.ema) instead of the live G; 0 (the paper) evaluates the live G.
+    ``rotation_loss``: not in the paper; when > 0, D also gets a quarter-turn head and, with this weight,
+    the cross-entropy of telling which quarter turn each real image was given (SS-GAN's auxiliary
+    rotation loss); it enables the ``rotation`` score (class-level novelty). 0 (the paper) is off.
     ``freeze_d_stats``: during the generator step D's BatchNorm layers still normalise by batch
     statistics but stop updating their running statistics, so the running statistics (what eval-mode
     scoring uses) come from D's own updates only, not from the G step's extra fake-only and real-only
@@ -67,6 +70,7 @@ class TrainConfig(Section):
     masked_input: float = 0.0
     foreign_texture: float = 0.0
     ema_decay: float = 0.0
+    rotation_loss: float = 0.0
     freeze_d_stats: bool = False
     w_adv: float = 1.0
     w_con: float = 50.0
@@ -112,6 +116,13 @@ class TrainConfig(Section):
         for option, value in probabilities.items():
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{option} must be a probability in [0, 1], got {value}")
+        if self.rotation_loss < 0:
+            raise ConfigError(f"--rotation-loss must be >= 0 (0: off), got {self.rotation_loss}")
+        if "rotation_head" in self.model_options:
+            raise ConfigError(
+                "--model-option rotation_head is not set by hand: --rotation-loss W (W > 0) adds the head "
+                "and trains it"
+            )
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"--ema-decay must be in [0, 1) (0: off), got {self.ema_decay}")
         if self.dist_timeout <= 0:
@@ -121,6 +132,10 @@ class TrainConfig(Section):
         for name in ("workers", "threads", "checkpoint_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name} must be >= 0, got {getattr(self, name)}")
+
+    def network_options(self) -> dict[str, Any]:
+        """What the model is built with: ``--model-option`` values plus the heads the losses need."""
+        return {**self.model_options, **({"rotation_head": True} if self.rotation_loss else {})}
 
     def lr_at(self, epoch: int) -> float:
         """The learning rate of (0-based) ``epoch``: a pure function of it, so a resumed run agrees."""

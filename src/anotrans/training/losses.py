@@ -52,3 +52,9 @@ def latent_loss(real_features: Tensor, fake_features: Tensor) -> Tensor:
     detached: it is a target, and D is not trained by the generator's loss.
     """
     return F.mse_loss(fake_features, real_features)
+
+
+def rotation_loss(rotation_logits: Tensor, turns: Tensor) -> Tensor:
+    """SS-GAN's auxiliary loss for D (Chen et al., CVPR 2019): cross-entropy of the quarter turn each
+    real image was given (``turns`` in 0-3), so D's features must know which way up normal images stand."""
+    return F.cross_entropy(rotation_logits, turns)

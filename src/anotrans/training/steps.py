@@ -3,8 +3,9 @@
 Order and evaluation counts per batch (``d_steps`` = k):
   1. G runs once: ``fake = G(x)`` (with ``masked_input`` or ``foreign_texture``, G sees x with noise
      squares or another image's texture in it and the losses still compare against the clean x).
-  2. k discriminator updates on (x, fake.detach()). Reusing the same fakes is exact, because G does not
-     change until step 3; D is re-run each time because D does change. ``detach`` keeps D's loss out of G.
+  2. k discriminator updates on (x, fake.detach()) (with ``rotation_loss``, also on x's quarter turns).
+     Reusing the same fakes is exact, because G does not change until step 3; D is re-run each time
+     because D does change. ``detach`` keeps D's loss out of G.
   3. One generator update: D(fake) with D's parameters frozen (so G's backward leaves D's .grad
      untouched) and D(x) under no_grad as the latent target (a detached constant, as it must be: D
      is not trained by G's loss, unlike the released code where D also minimised the latent term).
@@ -26,6 +27,7 @@ from torch import Tensor, nn
 
 from anotrans.errors import AnotransError
 from anotrans.networks.calling import Generated, discriminate, has_latent_encoder
+from anotrans.networks.discriminator import quarter_turns
 from anotrans.networks.init import dcgan_init_
 from anotrans.training import losses
 from anotrans.training.config import TrainConfig
@@ -188,6 +190,8 @@ class GanUpdater:
                 real_logits, _ = discriminate(self.nets.discriminator, x)
                 fake_logits, _ = discriminate(self.nets.discriminator, fake)
             d_loss = losses.discriminator_loss(real_logits.float(), fake_logits.float())
+            if self.config.rotation_loss:
+                d_loss = d_loss + self.config.rotation_loss * self.rotation_loss(x)
             skipped += not self._apply(d_loss, self.opt_d, "discriminator")
         if self.replicas.mean(d_loss).item() < self.config.d_reinit_threshold:
             self.reinit_discriminator()
@@ -212,6 +216,14 @@ class GanUpdater:
         means = self.replicas.mean(torch.stack([d_loss.float(), g_loss.float(), *terms.values()]))
         values = dict(zip(names, means.tolist(), strict=True))
         return StepResult(values, skipped, d_reinit)
+
+    def rotation_loss(self, x: Tensor) -> Tensor:
+        """D's quarter-turn loss on the real images (``--rotation-loss``); the features come through the
+        step's (DDP-wrapped) D, the head reads them."""
+        turned, turns = quarter_turns(x)
+        with self._autocast():
+            _, feats = discriminate(self.nets.discriminator, turned)
+        return losses.rotation_loss(self.model.discriminator.rotation(feats.float()), turns)
 
     def corrupt(self, x: Tensor) -> Tensor:
         """G's input: ``x`` with the configured corruptions (training.corruption), or ``x`` itself.

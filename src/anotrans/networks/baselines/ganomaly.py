@@ -71,4 +71,4 @@ class GanomalyGenerator(nn.Module):
 
 def build_ganomaly(cfg: GanomalyConfig) -> tuple[nn.Module, nn.Module]:
     generator = GanomalyGenerator(cfg.image_size, cfg.channels, cfg.ngf, cfg.nz)
-    return generator, Discriminator(cfg.image_size, cfg.channels, ndf=cfg.disc_ndf, nz=cfg.disc_nz)
+    return generator, Discriminator.for_config(cfg)

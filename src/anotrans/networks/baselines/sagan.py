@@ -129,4 +129,4 @@ class SaganGenerator(nn.Module):
 
 def build_sagan(cfg: SaganConfig) -> tuple[nn.Module, nn.Module]:
     generator = SaganGenerator(cfg.image_size, cfg.channels, cfg.ngf, cfg.pool, cfg.output_activation)
-    return generator, Discriminator(cfg.image_size, cfg.channels, ndf=cfg.disc_ndf, nz=cfg.disc_nz)
+    return generator, Discriminator.for_config(cfg)

@@ -72,4 +72,4 @@ class UnetGenerator(nn.Module):
 
 def build_skip_ganomaly(cfg: SkipGanomalyConfig) -> tuple[nn.Module, nn.Module]:
     generator = UnetGenerator(cfg.image_size, cfg.channels, cfg.ngf)
-    return generator, Discriminator(cfg.image_size, cfg.channels, ndf=cfg.disc_ndf, nz=cfg.disc_nz)
+    return generator, Discriminator.for_config(cfg)
