@@ -42,7 +42,8 @@ class TrainConfig(Section):
     ``max_nonfinite``: training stops after this many consecutive updates with a non-finite loss.
     ``select_epoch``: "last" reports the final model; "val" the epoch with the best image AUROC on the
     synthetic validation set (validation normals and their synthetic-anomaly copies; never test labels;
-    anotrans.scoring.selection), for the configured score or, with ``--score auto``, the best formula.
+    anotrans.scoring.selection), for the configured score or, with ``--score auto``, the formula the
+    selection rule takes (``mix`` unless clearly beaten).
     ``threads``: torch intra-op CPU threads while training (0 keeps torch's default, one per core). A
     GAN's trajectory depends on the float summation order, which the thread count changes, so fixing it
     makes a CPU run repeat exactly (on the same CPU kernels).
