@@ -71,8 +71,9 @@ def _epochs(run: Path) -> list[dict]:
 
 def test_two_processes_and_a_resume_on_one_give_the_one_process_weights(tmp_path: Path) -> None:
     """1 process x 16 images vs 2 processes x 8 (3 GAN steps an epoch, d_steps 2, masked input, D's
-    rotation loss) with a checkpoint every update, rank 1 killed at its 6th step (mid epoch 2), resumed on 1 process there:
-    weights within 1e-5 of the uninterrupted one-process run, same losses and scores."""
+    rotation loss) with a checkpoint every update, rank 1 killed at its 6th step (mid epoch 2), resumed
+    on 1 process there: weights within 1e-5 of the uninterrupted one-process run, same losses and
+    scores."""
     single, split = tmp_path / "single", tmp_path / "split"
     one = _launch([*RUN, "--epochs", "2", "--out", str(single)])
     args = [*RUN, "--epochs", "2", "--checkpoint-every", "1", "--out", str(split)]
