@@ -30,6 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from anotrans.benchmark import provenance
+from anotrans.data.anomalies import COPIES
+from anotrans.scoring.scores import AUTO_SCORE
+from anotrans.scoring.selection import epoch_criterion, preferred
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DATA = {"data": "mvtec", "category": "bottle"}
@@ -138,7 +141,7 @@ SEED_BLOCK = 3  # the mean table averages seeds 0-2, 3-5, ... separately
 FIELDS = [
     "cell", "seed", "model", "auroc", "score", "selected_epoch", "epochs", "selection",
     "train_minutes", "max_over_epochs", "val_synth", "last_disc", "last_auto", "val_epoch_config",
-    "anomaly_map", "pixel_auroc", "aupro",
+    "anomaly_map", "pixel_auroc", "aupro", "val_epoch_rule",
 ]  # fmt: skip
 
 
@@ -186,6 +189,9 @@ def summarise(cell: str, seed: int, run_dir: Path) -> dict[str, Any]:
     history = [json.loads(line) for line in (run_dir / "epochs.jsonl").read_text().splitlines()]
     last = history[-1]
     by_val = max(history, key=lambda r: max(v for v in r["val_synth_auroc"].values() if v is not None))
+    counts = metrics.get("n_val", 0), COPIES * metrics.get("n_val", 0)
+    by_rule = max(history, key=lambda r: epoch_criterion(r, AUTO_SCORE, *counts))
+    rule_formula = preferred(by_rule["val_synth_auroc"], *counts)[0]
     configured = config["training"].get("select_epoch", "last")
     return {
         "cell": cell,
@@ -206,6 +212,7 @@ def summarise(cell: str, seed: int, run_dir: Path) -> dict[str, Any]:
         "last_disc": last["test_image_auroc_by_score"].get("disc"),
         "last_auto": last["test_image_auroc_by_score"].get(_argmax(last["val_synth_auroc"])),
         "val_epoch_config": by_val["test_image_auroc_by_score"].get(_argmax(by_val["val_synth_auroc"])),
+        "val_epoch_rule": by_rule["test_image_auroc_by_score"].get(rule_formula),
         # localisation (runs made before pixel metrics existed have none)
         "anomaly_map": metrics.get("anomaly_map"),
         "pixel_auroc": metrics.get("pixel_auroc"),
@@ -328,16 +335,18 @@ def write_report(rows: list[dict[str, Any]], seconds: float, notes: list[str] = 
         "",
         "last + disc = the paper's rule (last epoch, `disc`); last + auto = last epoch, the formula with "
         "the best synthetic-validation AUROC; val epoch + auto = the epoch and formula with the best "
-        "synthetic-validation AUROC. Training changes (masked input, frozen D statistics, patch mode) "
-        "are the difference between cells.",
+        "synthetic-validation AUROC (the rule before stop 22); val epoch + rule = the epoch and formula "
+        "by the rule since stop 22 (`mix` unless another formula beats it by more than one standard "
+        "error; `-`: the run's folder was gone when it was added). Training changes (masked input, "
+        "frozen D statistics, patch mode) are the difference between cells.",
         "",
-        "| cell | seed | last + disc | last + auto | val epoch + auto |",
-        "|---|---|---|---|---|",
+        "| cell | seed | last + disc | last + auto | val epoch + auto | val epoch + rule |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['cell']} | {r['seed']} | {_fmt(r['last_disc'])} | {_fmt(r['last_auto'])} | "
-            f"{_fmt(r['val_epoch_config'])} |"
+            f"{_fmt(r['val_epoch_config'])} | {_fmt(r.get('val_epoch_rule'))} |"
         )
     lines += cifar10_summary(rows)
     if notes:

@@ -50,6 +50,7 @@ def test_a_cell_row_and_the_report(quality, tmp_path):
     row = quality.summarise("paper", 1, tmp_path / "paper-s1")
     assert (row["auroc"], row["train_minutes"], row["max_over_epochs"]) == (0.4, 2.0, 0.9)
     assert (row["last_disc"], row["last_auto"], row["val_epoch_config"]) == (0.3, 0.3, 0.4)
+    assert row["val_epoch_rule"] == 0.4  # no `mix` among the formulas: the rule is the argmax
     quality.write_report([row, {**row, "seed": 2, "auroc": 0.6}, {**row, "seed": 4, "auroc": 0.7}], 60.0)
     text = (tmp_path / "results" / "quality.md").read_text()
     assert row["val_synth"] == 0.9
@@ -57,7 +58,7 @@ def test_a_cell_row_and_the_report(quality, tmp_path):
     mean = f"| paper | 0-2 | 0.500 ± 0.141 (n=2) | {same} | {same} | 0.800 ± 0.000 (n=2) |"
     assert mean + " - |" in text
     assert "| 0.900 | ssim | 0.800 | - |" in text  # a row's localisation: map kind, pixel AUROC, AUPRO (none)
-    assert "| paper | 1 | 0.300 | 0.300 | 0.400 |" in text
+    assert "| paper | 1 | 0.300 | 0.300 | 0.400 | 0.400 |" in text
     assert "| paper | 3-5 | 0.700 ± nan (n=1) |" in text  # a later block of seeds has its own line
     assert (tmp_path / "results" / "quality.csv").read_text().count("\n") == 4
 

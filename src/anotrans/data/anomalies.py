@@ -29,6 +29,7 @@ from anotrans.data.dataset import ImageDataset
 from anotrans.data.transforms import mask_to_tensor, to_tensor
 
 KINDS = ("cutpaste", "noise", "blob", "blur", "colour")
+COPIES = 2  # synthetic-anomaly copies of each validation normal
 SIDE_FRACTIONS = (0.08, 0.25)  # a defect's extent, as a fraction of the image side
 SYNTHETIC_PREFIX = "synthetic-anomaly:"
 
@@ -102,7 +103,7 @@ class SyntheticValidation(Dataset):
     ``path`` of ``synthetic-anomaly:KIND:SOURCE+DONOR`` for the copies.
     """
 
-    def __init__(self, normals: ImageDataset, copies: int = 2, seed: int = 0) -> None:
+    def __init__(self, normals: ImageDataset, copies: int = COPIES, seed: int = 0) -> None:
         if len(normals) < 2:
             raise ValueError(
                 "synthetic validation needs at least two validation normals (a source and a donor)"
