@@ -27,7 +27,7 @@ import torch
 
 from anotrans.benchmark import provenance
 from anotrans.config import read_run_config
-from anotrans.data.anomalies import SyntheticValidation
+from anotrans.data.anomalies import COPIES, SyntheticValidation
 from anotrans.data.build import build_splits
 from anotrans.data.loader import make_loader
 from anotrans.detector import Detector
@@ -38,7 +38,7 @@ from anotrans.scoring.scores import (
     available_scores,
     score_batches,
 )
-from anotrans.scoring.selection import auroc_standard_error, best_of, choose_score
+from anotrans.scoring.selection import best_of, choose_score, smoothing_by_rule
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CPU = torch.device("cpu")
@@ -52,9 +52,7 @@ def previous_rule(candidates: dict[str, dict[str, float | None]], n_normal: int,
     """(AUROC, sigma, formula) by the rule before the formula default: the argmax formula, at sigma 1
     unless another sigma's best beats it by more than one standard error."""
     best = {float(k.split("=")[1]): best_of(d, SCORE_FORMULAS) for k, d in candidates.items()}
-    base = ScoreConfig.smoothing_sigma
-    bar = best[base][1] + auroc_standard_error(best[base][1], n_normal, n_anomalous)
-    sigma = max((s for s in best if best[s][1] > bar), key=lambda s: best[s][1], default=base)
+    sigma = smoothing_by_rule(best, ScoreConfig.smoothing_sigma, n_normal, n_anomalous)
     return best[sigma][1], sigma, best[sigma][0]
 
 
@@ -67,16 +65,14 @@ def draws(run_dir: Path, count: int) -> tuple[list[str], list[tuple[float, ...]]
     splits = build_splits(run.data)
     config = dataclasses.replace(run.score, score=AUTO_SCORE, smoothing_sigma=ScoreConfig.smoothing_sigma)
     choices = []
-    counts = len(splits.val), len(SyntheticValidation(splits.val)) - len(splits.val)
+    counts = len(splits.val), COPIES * len(splits.val)
     for draw in range(count):
         val = SyntheticValidation(splits.val, seed=1000 + draw)  # not the run's own draw (seed 0..)
         choices.append(
             choose_score(
                 config,
                 available_scores(model),
-                lambda sigma, val=val: score_batches(
-                    model, make_loader(val, 32, 0), sigma, torch.device("cpu")
-                ),
+                lambda sigma, val=val: score_batches(model, make_loader(val, 32, 0), sigma, CPU),
             )
         )
     rows, pairs = [], []

@@ -139,11 +139,19 @@ def choose_score(config: ScoreConfig, formulas: list[str], score_at: Callable[[f
         aurocs = synthetic_aurocs(config, formulas, table)
         candidates[f"sigma={sigma:g}"] = aurocs
         best[sigma] = preferred(aurocs, n_normal, n_anomalous)
-    bar = best[base][1] + auroc_standard_error(best[base][1], n_normal, n_anomalous)
-    clearly_better = [s for s in best if best[s][1] > bar]
-    sigma = max(clearly_better, key=lambda s: best[s][1]) if clearly_better else base
+    sigma = smoothing_by_rule(best, base, n_normal, n_anomalous)
     name, value = best[sigma]
     return Choice(name, sigma, float(value), candidates)
+
+
+def smoothing_by_rule(
+    best: dict[float, tuple[str, float]], base: float, n_normal: int, n_anomalous: int
+) -> float:
+    """Of ``best`` (sigma -> the (formula, AUROC) taken there), the configured sigma ``base`` unless
+    another sigma's AUROC beats it by more than one standard error (then the best of those)."""
+    bar = best[base][1] + auroc_standard_error(best[base][1], n_normal, n_anomalous)
+    clearly_better = [s for s in best if best[s][1] > bar]
+    return max(clearly_better, key=lambda s: best[s][1]) if clearly_better else base
 
 
 @dataclasses.dataclass

@@ -406,8 +406,8 @@ def _selection_note(select_epoch: str, choice: Any, has_val: bool) -> str:
     score = (
         "configured score"
         if choice is None
-        else "`mix` at sigma 1 unless another score or smoothing beats it on synthetic validation by more "
-        "than one standard error"
+        else "`mix` at the configured smoothing unless another score or smoothing beats it on synthetic "
+        "validation by more than one standard error"
     )
     return f"{epoch}; {score}; threshold from validation normals; no test labels used"
 
