@@ -38,7 +38,7 @@ def _run(folder: Path) -> None:
     metrics = {"image_auroc": 0.4, "score": "residual-max", "selected_epoch": 2, "epochs": 3,
                "selection": "rule", "train_seconds": 120.0, "image_auroc_max_over_epochs": 0.9,
                "val_synth_auroc": {"disc": 0.6, "residual-max": 0.9, "paper": None},
-               "anomaly_map": "ssim", "pixel_auroc": 0.8, "aupro": None}  # fmt: skip
+               "anomaly_map": "ssim", "pixel_auroc": 0.8, "aupro": None, "n_val": 4}  # fmt: skip
     (folder / "metrics.json").write_text(json.dumps(metrics))
     (folder / "config.json").write_text(
         json.dumps({"model": {"name": "anotrans"}, "training": {"select_epoch": "val"}})
@@ -51,6 +51,9 @@ def test_a_cell_row_and_the_report(quality, tmp_path):
     assert (row["auroc"], row["train_minutes"], row["max_over_epochs"]) == (0.4, 2.0, 0.9)
     assert (row["last_disc"], row["last_auto"], row["val_epoch_config"]) == (0.3, 0.3, 0.4)
     assert row["val_epoch_rule"] == 0.4  # no `mix` among the formulas: the rule is the argmax
+    metrics = tmp_path / "paper-s1" / "metrics.json"
+    metrics.write_text(metrics.read_text().replace('"n_val": 4', '"n_val": 0'))
+    assert quality.summarise("paper", 1, tmp_path / "paper-s1")["val_epoch_rule"] is None  # no counts
     quality.write_report([row, {**row, "seed": 2, "auroc": 0.6}, {**row, "seed": 4, "auroc": 0.7}], 60.0)
     text = (tmp_path / "results" / "quality.md").read_text()
     assert row["val_synth"] == 0.9
