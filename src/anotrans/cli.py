@@ -108,6 +108,11 @@ _TRAIN_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         "lr_decay_epochs",
         {"type": int, "help": "Lower the learning rate linearly over the last N epochs (0: constant)."},
     ),
+    (
+        "--g-lr-scale",
+        "g_lr_scale",
+        {"type": float, "help": "Not in the paper: G's learning rate = --lr times this (D keeps --lr)."},
+    ),
     ("--d-steps", "d_steps", {"type": int, "help": "Discriminator updates per generator update."}),
     (
         "--masked-input",

@@ -30,7 +30,8 @@ def test_a_decay_longer_than_the_run_is_refused(bad):
         TrainConfig(epochs=5, lr_decay_epochs=bad)
 
 
-def test_training_steps_at_the_scheduled_rate_and_logs_it(tmp_path, monkeypatch):
+def _record_rates(monkeypatch) -> list[tuple[float, float]]:
+    """(G's, D's) learning rate at every update of the runs that follow."""
     seen: list[tuple[float, float]] = []
     step = GanUpdater.step
 
@@ -39,6 +40,11 @@ def test_training_steps_at_the_scheduled_rate_and_logs_it(tmp_path, monkeypatch)
         return step(self, x)
 
     monkeypatch.setattr(GanUpdater, "step", recording_step)
+    return seen
+
+
+def test_training_steps_at_the_scheduled_rate_and_logs_it(tmp_path, monkeypatch):
+    seen = _record_rates(monkeypatch)
     anotrans.train(tmp_path, lr_decay_epochs=2, **TINY)
     expected = [3e-4, 2e-4, 1e-4]
     per_epoch = len(seen) // 3
@@ -46,3 +52,18 @@ def test_training_steps_at_the_scheduled_rate_and_logs_it(tmp_path, monkeypatch)
     assert all(g == d for g, d in seen)
     log = [json.loads(line) for line in (tmp_path / "epochs.jsonl").read_text().splitlines()]
     assert [row["lr"] for row in log] == pytest.approx(expected)
+
+
+def test_the_generator_can_step_at_a_multiple_of_the_rate(tmp_path, monkeypatch):
+    seen = _record_rates(monkeypatch)
+    anotrans.train(tmp_path, lr_decay_epochs=2, g_lr_scale=5.0, **TINY)
+    per_epoch = len(seen) // 3
+    firsts = [seen[i * per_epoch] for i in range(3)]
+    assert [d for _, d in firsts] == pytest.approx([3e-4, 2e-4, 1e-4])  # D: the schedule itself
+    assert [g for g, _ in firsts] == pytest.approx([1.5e-3, 1e-3, 5e-4])  # G: five times it
+
+
+@pytest.mark.parametrize("bad", [0.0, -2.0])
+def test_a_generator_rate_scale_that_is_not_positive_is_refused(bad):
+    with pytest.raises(ConfigError, match="--g-lr-scale must be > 0"):
+        TrainConfig(g_lr_scale=bad)

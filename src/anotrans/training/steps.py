@@ -135,7 +135,9 @@ class GanUpdater:
             adv=config.w_adv, con=config.w_con, lat=config.w_lat, enc=config.w_enc
         )
         betas = (config.beta1, config.beta2)
-        self.opt_g = torch.optim.Adam(model.generator.parameters(), lr=config.lr, betas=betas)
+        self.opt_g = torch.optim.Adam(
+            model.generator.parameters(), lr=config.lr * config.g_lr_scale, betas=betas
+        )
         self.opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=config.lr, betas=betas)
         self.consecutive_nonfinite = 0
         # the weights every evaluation uses when ema_decay > 0 (training.ema); None: the live G
@@ -150,10 +152,12 @@ class GanUpdater:
         return {"g": self.opt_g, "d": self.opt_d}
 
     def set_lr(self, lr: float) -> None:
-        """Set both optimisers' learning rate (the trainer's per-epoch schedule, TrainConfig.lr_at)."""
-        for optimizer in self.optimizers.values():
+        """Set D's learning rate to ``lr`` and G's to ``lr`` times ``g_lr_scale`` (the trainer's per-epoch
+        schedule, TrainConfig.lr_at)."""
+        scales = {"g": self.config.g_lr_scale, "d": 1.0}
+        for name, optimizer in self.optimizers.items():
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * scales[name]
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         """bf16 autocast for the forward passes; weights, optimiser and losses stay fp32."""
