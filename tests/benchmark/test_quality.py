@@ -54,16 +54,20 @@ def test_a_cell_row_and_the_report(quality, tmp_path):
     metrics = tmp_path / "paper-s1" / "metrics.json"
     metrics.write_text(metrics.read_text().replace('"n_val": 4', '"n_val": 0'))
     assert quality.summarise("paper", 1, tmp_path / "paper-s1")["val_epoch_rule"] is None  # no counts
-    quality.write_report([row, {**row, "seed": 2, "auroc": 0.6}, {**row, "seed": 4, "auroc": 0.7}], 60.0)
+    dev = [{**row, "cell": "dev-x", "seed": seed} for seed in (20, 21)]  # across two blocks of seeds
+    quality.write_report(
+        [row, {**row, "seed": 2, "auroc": 0.6}, {**row, "seed": 4, "auroc": 0.7}, *dev], 60.0
+    )
     text = (tmp_path / "results" / "quality.md").read_text()
     assert row["val_synth"] == 0.9
     same = "0.900 ± 0.000 (n=2)"
-    mean = f"| paper | 0-2 | 0.500 ± 0.141 (n=2) | {same} | {same} | 0.800 ± 0.000 (n=2) |"
+    mean = f"| paper | 1-2 | 0.500 ± 0.141 (n=2) | {same} | {same} | 0.800 ± 0.000 (n=2) |"
     assert mean + " - |" in text
     assert "| 0.900 | ssim | 0.800 | - |" in text  # a row's localisation: map kind, pixel AUROC, AUPRO (none)
     assert "| paper | 1 | 0.300 | 0.300 | 0.400 | 0.400 |" in text
-    assert "| paper | 3-5 | 0.700 ± nan (n=1) |" in text  # a later block of seeds has its own line
-    assert (tmp_path / "results" / "quality.csv").read_text().count("\n") == 4
+    assert "| paper | 4 | 0.700 ± nan (n=1) |" in text  # a later block of seeds has its own line
+    assert "| dev-x | 20-21 | 0.400 ± 0.000 (n=2) |" in text  # a development cell: one line
+    assert (tmp_path / "results" / "quality.csv").read_text().count("\n") == 6
 
 
 def test_the_cifar10_summary_averages_classes_per_seed_then_seeds(quality):
