@@ -135,10 +135,9 @@ class GanUpdater:
             adv=config.w_adv, con=config.w_con, lat=config.w_lat, enc=config.w_enc
         )
         betas = (config.beta1, config.beta2)
-        self.opt_g = torch.optim.Adam(
-            model.generator.parameters(), lr=config.lr * config.g_lr_scale, betas=betas
-        )
+        self.opt_g = torch.optim.Adam(model.generator.parameters(), lr=config.lr, betas=betas)
         self.opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=config.lr, betas=betas)
+        self.set_lr(config.lr)  # G's scale lives in set_lr alone
         self.consecutive_nonfinite = 0
         # the weights every evaluation uses when ema_decay > 0 (training.ema); None: the live G
         self.average = GeneratorAverage(model.generator, config.ema_decay) if config.ema_decay else None
