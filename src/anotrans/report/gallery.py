@@ -79,10 +79,10 @@ def render(
         return []
     samples: list[dict[str, Any]] = [dataset[index[r.path]] for r in rows]
     x = torch.stack([s["image"] for s in samples])
-    dtype = next(model.parameters()).dtype
+    weight = next(model.parameters())  # the model may sit on a GPU: inputs go there, results come back
     with eval_mode(model):
-        comp = compute_components(model, x.to(dtype), scorer.config.smoothing_sigma)
-    maps, recons = comp.maps.float().numpy(), comp.reconstructions.float().numpy()
+        comp = compute_components(model, x.to(weight.device, weight.dtype), scorer.config.smoothing_sigma)
+    maps, recons = comp.maps.float().cpu().numpy(), comp.reconstructions.float().cpu().numpy()
     vmax = scorer.stats["map_vmax"]
     out = []
     for i, (row, sample) in enumerate(zip(rows, samples, strict=True)):
