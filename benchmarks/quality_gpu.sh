@@ -9,12 +9,14 @@
 # skips its resize). Results (quality.md/.csv, per-run logs without weights) are copied to OUT every 10 s,
 # so a call cut short still returns every finished cell. STOP_BY (minutes from the start, default 9): a
 # cell starts only if one as long as the longest finished so far would end by then; JOBS (default 14):
-# runs at a time.
+# runs at a time; CELLS (default: the 20-epoch gpu-* cells) and SMOKE=0 (skip the smoke runs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=${ROOT:-../shared/data/mvtec_ad} OUT=${OUT:-/tmp/quality-gpu} RUNS=${RUNS:-/tmp/quality-gpu-runs}
 DEVICE=${DEVICE:-cuda} STOP_BY=${STOP_BY:-9} JOBS=${JOBS:-14}
-SEEDS=("${@:-30 31 32 33 34 35 36 37 38 39}")
+SEEDS=("${@:-30 31 32 33 34 35 36 37 38 39}") SMOKE=${SMOKE:-1}
+CELLS=${CELLS:-gpu-recommended-texture-20 gpu-skip-ganomaly-recommended-texture-20 \
+gpu-ganomaly-recommended-texture-20 gpu-recommended-texture-glr5-20 gpu-recommended-texture-win4-20}
 export PYTHONPATH=src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
 mkdir -p "$OUT" "$RUNS"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
@@ -36,7 +38,9 @@ PY
 }
 start=$SECONDS
 pids=()
-for family in anotrans skip-ganomaly ganomaly; do
+families=(anotrans skip-ganomaly ganomaly)
+[ "$SMOKE" = 0 ] && families=()
+for family in "${families[@]}"; do
     smoke "$family" >"$OUT/smoke-$family.log" 2>&1 &
     pids+=($!)
 done
@@ -50,9 +54,7 @@ left=$(python3 -c "print($STOP_BY - $((SECONDS - start)) / 60)")  # minutes left
 (while sleep 10; do copy_back; done) &
 copier=$!
 python3 benchmarks/quality.py --runs "$RUNS" --root "$ROOT" --jobs "$JOBS" --stop-by-minutes "$left" \
-    --seeds ${SEEDS[*]} --cells gpu-recommended-texture-20 gpu-skip-ganomaly-recommended-texture-20 \
-    gpu-ganomaly-recommended-texture-20 gpu-recommended-texture-glr5-20 gpu-recommended-texture-win4-20 \
-    2>&1 | tee "$OUT/quality.log"
+    --seeds ${SEEDS[*]} --cells $CELLS 2>&1 | tee "$OUT/quality.log"
 kill "$copier" 2>/dev/null
 copy_back
 echo "total: $((SECONDS - start)) s"
