@@ -19,7 +19,7 @@ from anotrans.errors import CheckpointError, ConfigError
 from anotrans.scoring.maps import AUTO_MAP
 from anotrans.scoring.scores import AUTO_SCORE, ScoreConfig
 from anotrans.training.checkpoint import CONFIG_FILE, CONFIG_FORMAT, CONFIG_KEYS, CONFIG_SECTIONS
-from anotrans.training.config import TrainConfig
+from anotrans.training.config import VAL_SELECTIONS, TrainConfig
 from anotrans.utils.files import read_json
 from anotrans.utils.sections import Section
 
@@ -117,7 +117,7 @@ def check_validation(splits: Any, train_cfg: TrainConfig, score_cfg: ScoreConfig
     wanted = [
         n
         for n, on in (
-            ("--select-epoch val", train_cfg.select_epoch == "val"),
+            (f"--select-epoch {train_cfg.select_epoch}", train_cfg.select_epoch in VAL_SELECTIONS),
             ("--score auto", score_cfg.score == AUTO_SCORE),
             ("--anomaly-map auto", score_cfg.anomaly_map == AUTO_MAP),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from anotrans.scoring.maps import SSIM_C1, MapCollector, ssim_residual, topk_mean
@@ -17,6 +18,7 @@ from anotrans.scoring.selection import (
     epoch_criterion,
     normals_only,
     preferred,
+    selected_epoch,
     synthetic_aurocs,
 )
 
@@ -128,3 +130,29 @@ def test_synthetic_anomalies_never_enter_the_pixel_threshold():
     table = ScoreTable({"disc": np.array([0.1, 0.9, 0.2])}, np.array([0, 1, 0]), batch["path"], [], collector)
     normals = normals_only(table)
     assert normals.paths == ["a", "b"] and normals.maps is collector
+
+
+def _selected(rule: str, criteria: list[float]) -> int:
+    return selected_epoch(rule, criteria, 21, 105)
+
+
+def test_val_1se_takes_the_latest_epoch_within_one_standard_error_of_the_best():
+    # the best is 0.95 at epoch 1 (standard error 0.018 on 21 + 105 images): 0.935 (epoch 3) is within
+    # it, 0.92 (epoch 5) is not, so the rule takes epoch 3 where the argmax keeps epoch 1
+    assert auroc_standard_error(0.95, 21, 105) == pytest.approx(0.0184, abs=1e-4)
+    criteria = [0.70, 0.95, 0.90, 0.935, 0.85, 0.92]
+    assert _selected("val-1se", criteria) == 3
+    assert _selected("val", criteria) == 1
+    assert _selected("val", [0.9, 0.9]) == 0  # the argmax keeps the earlier of tied epochs
+    assert _selected("val-1se", [0.9, 0.9]) == 1
+    assert _selected("val-1se", [float("-inf")] * 3) == 2  # no synthetic AUROC: still an epoch
+
+
+def test_val_1se_online_equals_its_definition_over_the_whole_run():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        criteria = list(rng.uniform(0.6, 1.0, size=int(rng.integers(1, 25))))
+        best = max(criteria)
+        within = [i for i, c in enumerate(criteria) if c >= best - auroc_standard_error(best, 21, 105)]
+        assert _selected("val-1se", criteria) == max(within)
+        assert _selected("val", criteria) == int(np.argmax(criteria))

@@ -90,6 +90,21 @@ def test_the_recommended_preset_is_shipped_and_valid():
 
     options = read_config_file("recommended")
     _, train, score = build_configs(options)
-    assert (train.select_epoch, score.score, train.freeze_d_stats) == ("val", "auto", True)
+    assert (train.select_epoch, score.score, train.freeze_d_stats) == ("val-1se", "auto", True)
     assert score.anomaly_map == "auto"
     assert train.masked_input == 0.25
+
+
+def test_val_1se_reports_the_latest_epoch_within_one_standard_error(tmp_path):
+    from anotrans.data.anomalies import COPIES
+    from anotrans.scoring.selection import auroc_standard_error, epoch_criterion
+
+    options = {**TINY_RUN, "epochs": 4, "select_epoch": "val-1se", "score": "auto", "threads": 1}
+    metrics = anotrans.train(tmp_path / "r", **options).metrics
+    history = [json.loads(line) for line in (tmp_path / "r" / "epochs.jsonl").read_text().splitlines()]
+    counts = metrics["n_val"], COPIES * metrics["n_val"]
+    criteria = [epoch_criterion(r, "auto", *counts) for r in history]
+    best = max(criteria)
+    within = [i + 1 for i, c in enumerate(criteria) if c >= best - auroc_standard_error(best, *counts)]
+    assert metrics["selected_epoch"] == max(within)
+    assert metrics["selection"].startswith("latest epoch within one standard error")

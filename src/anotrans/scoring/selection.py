@@ -80,6 +80,33 @@ def epoch_criterion(record: dict[str, Any], score: str, n_normal: int, n_anomalo
     return aurocs.get(score, float("-inf"))
 
 
+def epoch_update(
+    rule: str, criterion: float, best: float | None, n_normal: int, n_anomalous: int
+) -> tuple[bool, float]:
+    """One epoch's step of an epoch-selection rule: (whether it becomes the selected epoch, the best
+    criterion so far). ``val`` takes the argmax. ``val-1se`` takes the latest epoch within one standard
+    error of the best so far: once the synthetic AUROC plateaus, epochs differ by less than its error
+    (about 0.03 with bottle's 21 validation normals) and the argmax follows the draw's noise, so the
+    tie goes to the most trained model. Run epoch by epoch, the selected epoch is at every point the
+    latest one within the error of the current best (a new best selects itself)."""
+    if best is None:
+        return True, criterion
+    if rule == "val":
+        return criterion > best, max(best, criterion)  # ties keep the earlier epoch
+    best = max(best, criterion)
+    return criterion == best or criterion >= best - auroc_standard_error(best, n_normal, n_anomalous), best
+
+
+def selected_epoch(rule: str, criteria: Iterable[float], n_normal: int, n_anomalous: int) -> int:
+    """The epoch index (0-based) that ``rule`` leaves selected after a whole run's criteria, as the
+    trainer's epoch-by-epoch calls of :func:`epoch_update` leave it (re-reads a run's epoch log)."""
+    best, chosen = None, -1
+    for epoch, value in enumerate(criteria):
+        selected, best = epoch_update(rule, value, best, n_normal, n_anomalous)
+        chosen = epoch if selected else chosen
+    return chosen
+
+
 def best_of(aurocs: dict[str, float | None], order: Iterable[str]) -> tuple[str, float]:
     """The candidate with the highest AUROC; ties go to the one earlier in ``order``."""
     rank = {name: i for i, name in enumerate(order)}

@@ -10,7 +10,8 @@ from anotrans.utils.sections import Section
 
 PRECISIONS = ("fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
-EPOCH_SELECTIONS = ("last", "val")
+EPOCH_SELECTIONS = ("last", "val", "val-1se")
+VAL_SELECTIONS = ("val", "val-1se")  # the rules that read the synthetic validation set
 
 
 @dataclasses.dataclass
@@ -47,7 +48,8 @@ class TrainConfig(Section):
     ``select_epoch``: "last" reports the final model; "val" the epoch with the best image AUROC on the
     synthetic validation set (validation normals and their synthetic-anomaly copies; never test labels;
     anotrans.scoring.selection), for the configured score or, with ``--score auto``, the formula the
-    selection rule takes (``mix`` unless clearly beaten).
+    selection rule takes (``mix`` unless clearly beaten); "val-1se" the latest epoch whose AUROC is
+    within one standard error of that best (scoring.selection.epoch_update).
     ``threads``: torch intra-op CPU threads while training (0 keeps torch's default, one per core). A
     GAN's trajectory depends on the float summation order, which the thread count changes, so fixing it
     makes a CPU run repeat exactly (on the same CPU kernels).

@@ -41,11 +41,12 @@ from anotrans.scoring.selection import (
     choose_map,
     choose_score,
     epoch_criterion,
+    epoch_update,
     normals_only,
     synthetic_aurocs,
 )
 from anotrans.training import checkpoint as ckpt
-from anotrans.training.config import TrainConfig
+from anotrans.training.config import VAL_SELECTIONS, TrainConfig
 from anotrans.training.distributed import Replicas
 from anotrans.training.reproducibility import seed_everything
 from anotrans.training.runlock import run_lock
@@ -295,24 +296,23 @@ class Trainer:
             record["test_image_auroc_reference_protocol"] = reference_protocol_auroc(
                 self.model, loader, self.score_config.smoothing_sigma, self.device
             )
-        criterion = None
-        if synth is not None:
+        if self.config.select_epoch in VAL_SELECTIONS:  # a validation split exists (check_validation)
             n_anomalous = sum(self.val_set.labels)
-            criterion = epoch_criterion(
-                record, self.score_config.score, len(self.val_set) - n_anomalous, n_anomalous
+            counts = len(self.val_set) - n_anomalous, n_anomalous
+            criterion = epoch_criterion(record, self.score_config.score, *counts)
+            selected, self.state.best_val = epoch_update(
+                self.config.select_epoch, criterion, self.state.best_val, *counts
             )
-        if self.config.select_epoch == "val" and (
-            self.state.best_val is None or criterion > self.state.best_val
-        ):
-            self.state.best_val, self.state.best_epoch = criterion, epoch + 1
-            if self.replicas.is_main:
-                ckpt.save_weights(self.run_dir / ckpt.BEST_FILE, self.model)
+            if selected:
+                self.state.best_epoch = epoch + 1
+                if self.replicas.is_main:
+                    ckpt.save_weights(self.run_dir / ckpt.BEST_FILE, self.model)
         return record
 
     def _finish(self) -> dict[str, Any]:
         if self.updater.average is not None:  # training is over: the averaged G is the model from here
             self.updater.average.load_into_generator()
-        if self.config.select_epoch == "val":
+        if self.config.select_epoch in VAL_SELECTIONS:
             self.replicas.barrier()  # rank 0's last best.safetensors is written
             ckpt.load_weights(self.run_dir / ckpt.BEST_FILE, self.model)
         choice = None
@@ -336,7 +336,7 @@ class Trainer:
         metrics: dict[str, Any] = {
             "epochs": self.state.epoch,
             "selected_epoch": self.state.best_epoch
-            if self.config.select_epoch == "val"
+            if self.config.select_epoch in VAL_SELECTIONS
             else self.state.epoch,
             "selection": _selection_note(self.config.select_epoch, choice, self.val_set is not None),
             "val_synth_auroc": synth,
@@ -402,7 +402,10 @@ def _selection_note(select_epoch: str, choice: Any, has_val: bool) -> str:
             "no validation split (--val-split 0, the paper's protocol): last epoch, the configured score; "
             "normalisation and threshold fitted on the training normals, so the threshold is optimistic"
         )
-    epoch = "epoch with the best synthetic-validation AUROC" if select_epoch == "val" else "last epoch"
+    epoch = {
+        "val": "epoch with the best synthetic-validation AUROC",
+        "val-1se": "latest epoch within one standard error of the best synthetic-validation AUROC",
+    }.get(select_epoch, "last epoch")
     score = (
         "configured score"
         if choice is None
