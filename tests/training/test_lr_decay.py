@@ -61,6 +61,8 @@ def test_the_generator_can_step_at_a_multiple_of_the_rate(tmp_path, monkeypatch)
     firsts = [seen[i * per_epoch] for i in range(3)]
     assert [d for _, d in firsts] == pytest.approx([3e-4, 2e-4, 1e-4])  # D: the schedule itself
     assert [g for g, _ in firsts] == pytest.approx([1.5e-3, 1e-3, 5e-4])  # G: five times it
+    log = [json.loads(line) for line in (tmp_path / "epochs.jsonl").read_text().splitlines()]
+    assert [(row["lr_g"], row["lr"]) for row in log] == pytest.approx([(g, d) for g, d in firsts])
 
 
 @pytest.mark.parametrize("bad", [0.0, -2.0])

@@ -213,7 +213,8 @@ class Trainer:
         self.state.images_seen += progress.images
         return {
             **progress.record(),
-            "lr": self.config.lr_at(epoch),
+            "lr": self.config.lr_at(epoch),  # D's rate; G's is lr_g (GanUpdater.set_lr)
+            "lr_g": self.config.lr_at(epoch) * self.config.g_lr_scale,
             "seconds": seconds,
             "images_per_second": progress.images / max(seconds, 1e-9),
         }
