@@ -46,6 +46,19 @@ BEFORE_TEXTURE = {**ARGMAX, "foreign_texture": 0.0}
 TEXTURE = {**ARGMAX, "foreign_texture": 0.5}  # the preset from stop 21 to stop 23, pinned
 PRESET_24 = {**RECOMMENDED, "foreign_texture": 0.5, "select_epoch": "val-1se"}  # since stop 24, pinned
 NOVELTY = {"config": "novelty"}  # class-level novelty (CIFAR-10 cells)
+# Stop 24's GPU cells (see CELLS): name stem -> (model, what the option adds, options over BASE)
+_GPU = {**TEXTURE, "epochs": 20, "device": "cuda"}
+GPU_VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "recommended-texture": ("AnoTrans", "", _GPU),
+    "skip-ganomaly-recommended-texture": ("Skip-GANomaly", "", {**_GPU, "model": "skip-ganomaly"}),
+    "ganomaly-recommended-texture": ("GANomaly", "", {**_GPU, "model": "ganomaly"}),
+    "recommended-texture-glr5": ("AnoTrans", " + G at 5x the learning rate", {**_GPU, "g_lr_scale": 5.0}),
+    "recommended-texture-win4": (
+        "AnoTrans",
+        " + 4x4-token attention windows",
+        {**_GPU, "model_options": {"window_size": 4, "shift_size": 2}},
+    ),
+}
 # name -> (what it is, options over BASE). Cells named "recommended" without "texture" ran the preset
 # before it gained foreign_texture; they pin foreign_texture 0 so that a re-run reproduces them.
 CELLS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -134,23 +147,8 @@ CELLS: dict[str, tuple[str, dict[str, Any]]] = {
     # both it and gpu-recommended-texture-20, exceeds the preset's by more than the standard error of
     # the paired differences. Validation data only; the test AUROCs are reported once.
     **{
-        f"gpu-{prefix}recommended-texture{suffix}-20": (
-            f"{what}, `--config recommended`{extra}, 20 epochs, on one H200 GPU",
-            {**TEXTURE, "epochs": 20, "device": "cuda", **options},
-        )
-        for prefix, suffix, what, extra, options in (
-            ("", "", "AnoTrans", "", {}),
-            ("skip-ganomaly-", "", "Skip-GANomaly", "", {"model": "skip-ganomaly"}),
-            ("ganomaly-", "", "GANomaly", "", {"model": "ganomaly"}),
-            ("", "-glr5", "AnoTrans", " + G at 5x the learning rate", {"g_lr_scale": 5.0}),
-            (
-                "",
-                "-win4",
-                "AnoTrans",
-                " + 4x4-token attention windows",
-                {"model_options": {"window_size": 4, "shift_size": 2}},
-            ),
-        )
+        f"gpu-{name}-20": (f"{what}, `--config recommended`{extra}, 20 epochs, on one H200 GPU", options)
+        for name, (what, extra, options) in GPU_VARIANTS.items()
     },
     # Stop 24, second GPU call, written after the first one's results and before its own runs: twice the
     # epochs (40) for AnoTrans with the preset, AnoTrans with 4x4 windows and Skip-GANomaly, seeds 30-37
@@ -158,21 +156,12 @@ CELLS: dict[str, tuple[str, dict[str, Any]]] = {
     # model (is AnoTrans's gap to Skip-GANomaly under-training?), not a candidate: it chooses nothing,
     # and 40 epochs exceed the CPU budget of the issue's targets.
     **{
-        f"gpu-{prefix}recommended-texture{suffix}-40": (
+        f"gpu-{name}-40": (
             f"{what}, `--config recommended`{extra}, 40 epochs, on one H200 GPU",
-            {**TEXTURE, "epochs": 40, "device": "cuda", **options},
+            {**options, "epochs": 40},
         )
-        for prefix, suffix, what, extra, options in (
-            ("", "", "AnoTrans", "", {}),
-            (
-                "",
-                "-win4",
-                "AnoTrans",
-                " + 4x4-token attention windows",
-                {"model_options": {"window_size": 4, "shift_size": 2}},
-            ),
-            ("skip-ganomaly-", "", "Skip-GANomaly", "", {"model": "skip-ganomaly"}),
-        )
+        for name, (what, extra, options) in GPU_VARIANTS.items()
+        if name in ("recommended-texture", "recommended-texture-win4", "skip-ganomaly-recommended-texture")
     },
     # Stop 24: the preset with `--select-epoch val-1se` (the latest epoch within one standard error of the
     # best synthetic-validation AUROC, instead of the argmax), every model, fresh seeds 40-42 on the CPU,
