@@ -13,10 +13,12 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
@@ -24,6 +26,7 @@ from anotrans.data.anomalies import SyntheticValidation
 from anotrans.data.loader import make_loader
 from anotrans.data.spec import DataSpec, DataSplits
 from anotrans.networks.registry import AnomalyGAN
+from anotrans.scoring import tiling
 from anotrans.scoring.maps import AUTO_MAP, DEFAULT_MAP, MapCollector, available_maps
 from anotrans.scoring.metrics import pixel_auroc
 from anotrans.scoring.reference import REFERENCE_BATCH_SIZE, reference_protocol_auroc
@@ -264,7 +267,18 @@ class Trainer:
         """Test maps, with their masks when the data set has ground truth (pixel metrics)."""
         return MapCollector(self.splits.info.get("has_masks", False), threshold, self.config.seed)
 
+    def _generator_inputs(self) -> Iterator[Tensor]:
+        """The training normals as G takes them (no augmentation; patch mode: the scoring tiles)."""
+        size = self.model.config.image_size
+        stride = self.score_config.tile_stride or max(1, size // 2)
+        loader = make_loader(_plain(self.splits.train), self.config.batch_size, self.config.workers)
+        for batch in loader:
+            x = batch["image"].to(self.device)
+            yield tiling.cut(x, size, stride)[0] if x.shape[-1] > size else x
+
     def _end_epoch(self, epoch: int, record: dict[str, Any]) -> None:
+        if self.updater.average is not None:
+            self.updater.average.refresh_batch_norm(self._generator_inputs())
         with self.updater.evaluated_weights():  # the averaged G when ema_decay > 0
             record = self._evaluate_epoch(epoch, record)
         self.state.history.append(record)
