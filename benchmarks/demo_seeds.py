@@ -29,7 +29,7 @@ from sklearn.metrics import roc_auc_score
 from anotrans.benchmark import provenance
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PAPER_SCHEDULE = {"lr_decay_epochs": 0, "masked_input": 0.0}
+PAPER_SCHEDULE = {"lr_decay_share": 0.0, "masked_input": 0.0}
 
 
 def run_seed(seed: int, overrides: dict[str, Any]) -> dict[str, Any]:

@@ -109,6 +109,11 @@ _TRAIN_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         {"type": int, "help": "Lower the learning rate linearly over the last N epochs (0: constant)."},
     ),
     (
+        "--lr-decay-share",
+        "lr_decay_share",
+        {"type": float, "help": "The same over this share of the epochs (--lr-decay-epochs > 0 wins)."},
+    ),
+    (
         "--g-lr-scale",
         "g_lr_scale",
         {"type": float, "help": "Not in the paper: G's learning rate = --lr times this (D keeps --lr)."},

@@ -31,7 +31,7 @@ DEMO_OPTIONS: dict[str, Any] = {
     "model_options": {"embed_dim": 16, "num_merges": 2, "depths": [2, 2, 2], "disc_ndf": 16, "disc_nz": 32},
     "image_size": 32,
     "epochs": 40,
-    "lr_decay_epochs": 16,
+    "lr_decay_share": 0.4,
     "masked_input": 0.25,
     "anomaly_map": "auto",
     "batch_size": 16,
@@ -50,11 +50,7 @@ def demo(out: str | Path = "runs/demo", **overrides: Any) -> TrainResult:
     Another ``epochs`` keeps the demo's schedule in proportion: the learning rate decays over the same
     share of the run (16 of 40 epochs), unless ``lr_decay_epochs`` is given too.
     """
-    options = {**DEMO_OPTIONS, **overrides}
-    if "lr_decay_epochs" not in overrides:
-        share = DEMO_OPTIONS["lr_decay_epochs"] / DEMO_OPTIONS["epochs"]
-        options["lr_decay_epochs"] = round(options["epochs"] * share)
-    result = train(out, **options)
+    result = train(out, **{**DEMO_OPTIONS, **overrides})
     if distributed.main_process():
         write_samples(Path(out) / "samples")
     return result

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from anotrans.cli import cli
 from anotrans.demo import DEMO_OPTIONS, DEMO_SAMPLES
+from anotrans.training.config import TrainConfig
 
 
 def test_demo_writes_a_run_that_predict_reads(tmp_path):
@@ -21,7 +22,7 @@ def test_demo_writes_a_run_that_predict_reads(tmp_path):
     assert f"anotrans predict {out}" in result.output
     config = json.loads((out / "config.json").read_text())
     assert config["training"]["epochs"] == 3 and config["training"]["seed"] == 3
-    assert config["training"]["lr_decay_epochs"] == 1  # the demo's 16 of 40 epochs, in proportion
+    assert TrainConfig.from_dict(config["training"]).decay_epochs == 1  # the demo's 16 of 40, in proportion
     assert config["training"]["masked_input"] == DEMO_OPTIONS["masked_input"]
     assert config["model"]["config"]["embed_dim"] == DEMO_OPTIONS["model_options"]["embed_dim"]
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 3

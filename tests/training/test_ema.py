@@ -59,3 +59,52 @@ def test_the_saved_model_is_the_average_of_the_live_generators(tmp_path, monkeyp
     assert len(live) == 3  # one update an epoch
     torch.testing.assert_close(saved[f"generator.{name}"], expected)
     assert not torch.allclose(saved[f"generator.{name}"], live[-1][name])  # not the live weights
+
+
+def _batch_norm_net() -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2), nn.Dropout(0.5))
+
+
+def test_batch_norm_statistics_are_measured_for_the_averaged_weights_and_draw_no_random_numbers():
+    torch.manual_seed(0)
+    net = _batch_norm_net()
+    average = GeneratorAverage(net, decay=0.5)
+    for value in (1.0, 5.0):
+        with torch.no_grad():
+            net[0].weight.fill_(value)
+            net[0].bias.fill_(value)
+        average.update()
+    inputs = [torch.rand(4, 1, 3, 3) for _ in range(3)]
+    average.average.module.eval()
+    state = torch.get_rng_state()
+    average.refresh_batch_norm(iter(inputs))
+    assert torch.equal(torch.get_rng_state(), state)  # Dropout ran in train mode, on a forked generator
+    conv = average.average.module[0]  # weight and bias 0.5 * 1 + 0.5 * 5 = 3
+    assert torch.all(conv.weight == 3.0)
+    activations = torch.cat([conv(x) for x in inputs]).detach()
+    bn = average.average.module[1]
+    torch.testing.assert_close(bn.running_mean, activations.mean(dim=(0, 2, 3)))
+    torch.testing.assert_close(bn.running_var, activations.var(dim=(0, 2, 3)), rtol=0.05, atol=1e-6)
+    assert bn.momentum == 0.1 and not average.average.module.training  # put back as they were
+
+
+def test_a_generator_without_batch_norm_reads_no_inputs():
+    def refuse():
+        raise AssertionError("read")
+        yield
+
+    GeneratorAverage(nn.Linear(3, 2), decay=0.5).refresh_batch_norm(refuse())
+
+
+def test_training_measures_the_statistics_on_every_training_normal_each_epoch(tmp_path, monkeypatch):
+    seen: list[int] = []
+    refresh = GeneratorAverage.refresh_batch_norm
+
+    def counting(self, inputs):
+        batches = list(inputs)
+        seen.append(sum(len(x) for x in batches))
+        refresh(self, iter(batches))
+
+    monkeypatch.setattr(GeneratorAverage, "refresh_batch_norm", counting)
+    result = anotrans.train(tmp_path, ema_decay=0.8, **{**TINY_RUN, "epochs": 2})
+    assert seen == [result.metrics["n_train"]] * 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -93,6 +94,8 @@ def test_the_recommended_preset_is_shipped_and_valid():
     assert (train.select_epoch, score.score, train.freeze_d_stats) == ("val-1se", "auto", True)
     assert score.anomaly_map == "auto"
     assert train.masked_input == 0.25
+    assert (train.ema_decay, train.lr_decay_share) == (0.98, 0.5)
+    assert [dataclasses.replace(train, epochs=e).decay_epochs for e in (1, 20)] == [0, 10]  # any --epochs
 
 
 def test_val_1se_reports_the_latest_epoch_within_one_standard_error(tmp_path):

@@ -30,6 +30,19 @@ def test_a_decay_longer_than_the_run_is_refused(bad):
         TrainConfig(epochs=5, lr_decay_epochs=bad)
 
 
+def test_a_share_of_the_epochs_keeps_its_proportion_and_a_count_wins_over_it():
+    assert [TrainConfig(epochs=e, lr_decay_share=0.5).decay_epochs for e in (1, 4, 20, 25)] == [0, 2, 10, 12]
+    shared = [TrainConfig(epochs=5, lr=3.0, lr_decay_share=0.4).lr_at(e) for e in range(5)]
+    assert shared == [TrainConfig(epochs=5, lr=3.0, lr_decay_epochs=2).lr_at(e) for e in range(5)]
+    assert TrainConfig(epochs=20, lr_decay_epochs=3, lr_decay_share=0.5).decay_epochs == 3
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5])
+def test_a_share_outside_0_1_is_refused(bad):
+    with pytest.raises(ConfigError, match=r"--lr-decay-share must be a share of the epochs in \[0, 1\]"):
+        TrainConfig(lr_decay_share=bad)
+
+
 def _record_rates(monkeypatch) -> list[tuple[float, float]]:
     """(G's, D's) learning rate at every update of the runs that follow."""
     seen: list[tuple[float, float]] = []

@@ -21,6 +21,8 @@ class TrainConfig(Section):
     ``lr_decay_epochs``: over the last N epochs both learning rates fall linearly (epoch e of E runs at
     ``lr * min(1, (E - e) / (N + 1))``), as pix2pix does, so a run ends on settled networks instead of
     wherever the adversarial oscillation happens to stand; 0 (the paper) keeps the rate constant.
+    ``lr_decay_share``: the same fall over this share of the epochs (rounded), so that a preset's schedule
+    keeps its proportion at any ``epochs``; an ``lr_decay_epochs`` above 0 wins over it.
     ``g_lr_scale``: not in the paper; G's learning rate is ``lr`` times this, D's stays ``lr`` (two
     time-scale updates, Heusel et al. 2017): AnoTrans's Swin generator learns to rebuild images far more
     slowly than a conv U-Net at the paper's rate (held-out bottle L1 after 60 G-only updates: 0.199 at
@@ -71,6 +73,7 @@ class TrainConfig(Section):
     batch_size: int = 64
     lr: float = 2e-4
     lr_decay_epochs: int = 0
+    lr_decay_share: float = 0.0
     g_lr_scale: float = 1.0
     beta1: float = 0.5
     beta2: float = 0.999
@@ -120,6 +123,10 @@ class TrainConfig(Section):
                 f"--lr-decay-epochs must be between 0 and --epochs ({self.epochs}), "
                 f"got {self.lr_decay_epochs}"
             )
+        if not 0.0 <= self.lr_decay_share <= 1.0:
+            raise ConfigError(
+                f"--lr-decay-share must be a share of the epochs in [0, 1], got {self.lr_decay_share}"
+            )
         probabilities = {"--masked-input": self.masked_input, "--foreign-texture": self.foreign_texture}
         for option, value in probabilities.items():
             if not 0.0 <= value <= 1.0:
@@ -147,6 +154,11 @@ class TrainConfig(Section):
         """What the model is built with: ``--model-option`` values plus the heads the losses need."""
         return {**self.model_options, **({"rotation_head": True} if self.rotation_loss else {})}
 
+    @property
+    def decay_epochs(self) -> int:
+        """The last epochs over which the learning rates fall: ``lr_decay_epochs``, else the share's."""
+        return self.lr_decay_epochs or round(self.lr_decay_share * self.epochs)
+
     def lr_at(self, epoch: int) -> float:
         """The learning rate of (0-based) ``epoch``: a pure function of it, so a resumed run agrees."""
-        return self.lr * min(1.0, (self.epochs - epoch) / (self.lr_decay_epochs + 1))
+        return self.lr * min(1.0, (self.epochs - epoch) / (self.decay_epochs + 1))
