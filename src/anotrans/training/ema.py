@@ -7,8 +7,9 @@ the saved model) uses the averaged generator; training itself, and D, see only t
 averaging is torch's ``AveragedModel`` with its EMA function; buffers are averaged with the weights.
 BatchNorm statistics are then measured again for the averaged weights before they are evaluated
 (:meth:`GeneratorAverage.refresh_batch_norm`): an average of the live statistics does not describe the
-averaged weights' activations, and a BatchNorm U-Net (Skip-GANomaly) reconstructed ten times worse
-with them.
+averaged weights' activations: Skip-GANomaly's averaged G (decay 0.98, bottle, seed 50, epoch 5) had a
+validation reconstruction error of 0.43 with averaged statistics (on a GPU) and 0.20 with measured ones
+(on the CPU; the live G's: 0.05, the rest is the average's lag).
 """
 
 from __future__ import annotations
