@@ -61,12 +61,13 @@ GPU_VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {
         {**_GPU, "model_options": {"window_size": 4, "shift_size": 2}},
     ),
 }
-# (name prefix, --model, name) of every model of the bottle cells; None: AnoTrans, the default
+# (name prefix, the options that pick the model, name) of every model of the bottle cells; AnoTrans is
+# the default model
 MODELS = (
-    ("", None, "AnoTrans"),
-    ("skip-ganomaly-", "skip-ganomaly", "Skip-GANomaly"),
-    ("ganomaly-", "ganomaly", "GANomaly"),
-    ("sagan-", "sagan", "SAGAN"),
+    ("", {}, "AnoTrans"),
+    ("skip-ganomaly-", {"model": "skip-ganomaly"}, "Skip-GANomaly"),
+    ("ganomaly-", {"model": "ganomaly"}, "GANomaly"),
+    ("sagan-", {"model": "sagan"}, "SAGAN"),
 )
 # Stop 25's candidates for settling the end of training (see CELLS): suffix -> (what it adds, options)
 SETTLING: dict[str, tuple[str, dict[str, Any]]] = {
@@ -149,7 +150,7 @@ CELLS: dict[str, tuple[str, dict[str, Any]]] = {
     **{
         f"{prefix}recommended-texture-glr5-20": (
             f"{what}, `--config recommended` + G at 5x the learning rate (`--g-lr-scale 5`), 20 epochs",
-            {**TEXTURE, "epochs": 20, "g_lr_scale": 5.0, **({"model": model} if model else {})},
+            {**TEXTURE, "epochs": 20, "g_lr_scale": 5.0, **model},
         )
         for prefix, model, what in MODELS[:3]
     },
@@ -189,7 +190,7 @@ CELLS: dict[str, tuple[str, dict[str, Any]]] = {
     **{
         f"{prefix}recommended-1se-20": (
             f"{what}, `--config recommended` (since stop 24: `--select-epoch val-1se`), 20 epochs",
-            {**PRESET_24, "epochs": 20, **({"model": model} if model else {})},
+            {**PRESET_24, "epochs": 20, **model},
         )
         for prefix, model, what in MODELS
     },
@@ -207,7 +208,7 @@ CELLS: dict[str, tuple[str, dict[str, Any]]] = {
     **{
         f"gpu-{prefix}1se{suffix}-20": (
             f"{what}, `--config recommended` (val-1se){extra}, 20 epochs, on one H200 GPU",
-            {**PRESET_24, "epochs": 20, "device": "cuda", **options, **({"model": model} if model else {})},
+            {**PRESET_24, "epochs": 20, "device": "cuda", **options, **model},
         )
         for prefix, model, what in MODELS[:3]
         for suffix, (extra, options) in SETTLING.items()
@@ -222,17 +223,17 @@ CELLS: dict[str, tuple[str, dict[str, Any]]] = {
         f"{prefix}recommended-settled-20": (
             f"{what}, `--config recommended` (since stop 25: `--ema-decay 0.98 --lr-decay-epochs 10`), "
             "20 epochs",
-            {**PRESET_25, "epochs": 20, **({"model": model} if model else {})},
+            {**PRESET_25, "epochs": 20, **model},
         )
         for prefix, model, what in MODELS
     },
     # The baselines with the preset as it is since stop 21 (foreign texture), for like with like.
     **{
-        f"{model}-recommended-texture-20": (
+        f"{prefix}recommended-texture-20": (
             f"{what}, `--config recommended` with `--foreign-texture 0.5`, 20 epochs",
-            {**TEXTURE, "model": model, "epochs": 20},
+            {**TEXTURE, **model, "epochs": 20},
         )
-        for model, what in (("skip-ganomaly", "Skip-GANomaly"), ("ganomaly", "GANomaly"), ("sagan", "SAGAN"))
+        for prefix, model, what in MODELS[1:]
     },
 }
 # CIFAR-10 leave-one-class-out (the paper's protocol split: the held-out class's train and test images
