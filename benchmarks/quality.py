@@ -293,7 +293,7 @@ for _cls in CIFAR_DEVELOPMENT_CLASSES:
         f"AnoTrans, `--config novelty`; CIFAR-10, {_cls} abnormal (development class)",
         {**CIFAR_BUDGET, "abnormal_class": _cls, **NOVELTY},
     )
-SEED_BLOCK = 3  # the mean table averages seeds 0-2, 3-5, ... separately
+SEED_BLOCK = 3  # the mean table averages blocks of 3 consecutive seeds (0-2, 3-5, 40-42) separately
 FIELDS = [
     "cell", "seed", "model", "auroc", "score", "selected_epoch", "epochs", "selection",
     "train_minutes", "max_over_epochs", "val_synth", "last_disc", "last_auto", "val_epoch_config",
@@ -458,9 +458,19 @@ def cifar10_summary(rows: list[dict[str, Any]]) -> list[str]:
     return lines if len(lines) > 5 else []
 
 
-def _seed_block(row: dict[str, Any]) -> tuple[str, int]:
-    """The mean table's line of a row: its cell and block of seeds (development and GPU cells: one)."""
-    return row["cell"], 0 if row["cell"].startswith(("dev-", "gpu-")) else row["seed"] // SEED_BLOCK
+def _seed_blocks(rows: list[dict[str, Any]]) -> dict[tuple[str, int], tuple[str, int]]:
+    """The mean table's line of each (cell, seed): the cell's seeds in blocks of SEED_BLOCK, counted
+    from the first seed of each unbroken run of seeds (40-42 is one block, 60-65 two), since a block is
+    one set of runs; a development or GPU cell has one line for all its seeds."""
+    blocks = {}
+    for cell in dict.fromkeys(r["cell"] for r in rows):
+        seeds = sorted({r["seed"] for r in rows if r["cell"] == cell})
+        start = seeds[0]
+        for previous, seed in zip([seeds[0] - 1, *seeds], seeds, strict=False):
+            if seed != previous + 1 or seed - start >= SEED_BLOCK:
+                start = seed
+            blocks[(cell, seed)] = (cell, 0 if cell.startswith(("dev-", "gpu-")) else start)
+    return blocks
 
 
 def paired_rule(rows: list[dict[str, Any]]) -> list[str]:
@@ -536,7 +546,8 @@ def write_report(rows: list[dict[str, Any]], seconds: float, notes: list[str] = 
         "",
         "## Mean ± std over seeds",
         "",
-        f"Seeds in blocks of {SEED_BLOCK} (0-2, 3-5, ...): a later block is a later set of runs, so each "
+        f"Seeds in blocks of {SEED_BLOCK} consecutive seeds (0-2, 3-5, 40-42, ...): a later block is a later "
+        "set of runs, so each "
         "block has its own line; a development (`dev-*`) or GPU (`gpu-*`) cell has one line for all its "
         "seeds. The seeds "
         "column names the seeds that ran.",
@@ -546,8 +557,9 @@ def write_report(rows: list[dict[str, Any]], seconds: float, notes: list[str] = 
         "val-1se epoch + rule (from the epoch log) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for cell, block in dict.fromkeys(map(_seed_block, rows)):
-        mine = [r for r in rows if _seed_block(r) == (cell, block)]
+    block_of = _seed_blocks(rows)
+    for cell, block in dict.fromkeys(block_of[(r["cell"], r["seed"])] for r in rows):
+        mine = [r for r in rows if block_of[(r["cell"], r["seed"])] == (cell, block)]
         keys = (
             "auroc",
             "val_synth",

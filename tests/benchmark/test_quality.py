@@ -55,8 +55,10 @@ def test_a_cell_row_and_the_report(quality, tmp_path):
     metrics.write_text(metrics.read_text().replace('"n_val": 4', '"n_val": 0'))
     assert quality.summarise("paper", 1, tmp_path / "paper-s1")["val_epoch_rule"] is None  # no counts
     dev = [{**row, "cell": "dev-x", "seed": seed} for seed in (20, 21)]  # across two blocks of seeds
+    # one set of runs on seeds 40-42 (not a multiple of 3 first), then a fresh one from 43
+    later = [{**row, "cell": "later", "seed": seed} for seed in (40, 41, 42, 43, 44)]
     quality.write_report(
-        [row, {**row, "seed": 2, "auroc": 0.6}, {**row, "seed": 4, "auroc": 0.7}, *dev], 60.0
+        [row, {**row, "seed": 2, "auroc": 0.6}, {**row, "seed": 4, "auroc": 0.7}, *dev, *later], 60.0
     )
     text = (tmp_path / "results" / "quality.md").read_text()
     assert row["val_synth"] == 0.9
@@ -67,7 +69,9 @@ def test_a_cell_row_and_the_report(quality, tmp_path):
     assert "| paper | 1 | 0.300 | 0.300 | 0.400 | 0.400 |" in text
     assert "| paper | 4 | 0.700 ± nan (n=1) |" in text  # a later block of seeds has its own line
     assert "| dev-x | 20-21 | 0.400 ± 0.000 (n=2) |" in text  # a development cell: one line
-    assert (tmp_path / "results" / "quality.csv").read_text().count("\n") == 6
+    assert "| later | 40-42 | 0.400 ± 0.000 (n=3) |" in text
+    assert "| later | 43-44 | 0.400 ± 0.000 (n=2) |" in text
+    assert (tmp_path / "results" / "quality.csv").read_text().count("\n") == 11
 
 
 def test_the_cifar10_summary_averages_classes_per_seed_then_seeds(quality):
