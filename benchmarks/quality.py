@@ -41,12 +41,16 @@ BASE = {"image_size": 64, "batch_size": 16, "threads": 1, "eval_every_epoch": Tr
 RECOMMENDED = {"config": "recommended"}
 # The preset before it gained foreign_texture (stop 21) and before its epoch rule became val-1se (stop
 # 24): the cells measured with it stay reproducible.
-ARGMAX = {**RECOMMENDED, "select_epoch": "val"}
+# The preset's lines added since stop 25 (settling, G's learning rate), switched off in the cells measured
+# before them, so that a re-run of such a cell reproduces it.
+BEFORE_SETTLING = {**RECOMMENDED, "ema_decay": 0.0, "lr_decay_share": 0.0, "g_lr_scale": 1.0}
+ARGMAX = {**BEFORE_SETTLING, "select_epoch": "val"}
 BEFORE_TEXTURE = {**ARGMAX, "foreign_texture": 0.0}
 TEXTURE = {**ARGMAX, "foreign_texture": 0.5}  # the preset from stop 21 to stop 23, pinned
-PRESET_24 = {**RECOMMENDED, "foreign_texture": 0.5, "select_epoch": "val-1se"}  # since stop 24, pinned
+PRESET_24 = {**BEFORE_SETTLING, "foreign_texture": 0.5, "select_epoch": "val-1se"}  # since stop 24, pinned
 # since stop 25 (the gpu-1se-* cells' rule kept both settling options), pinned
 PRESET_25 = {**PRESET_24, "ema_decay": 0.98, "lr_decay_epochs": 10}
+PRESET_26 = {**PRESET_25, "g_lr_scale": 3.0}  # since stop 26 (recommended-settled-glr3-20 kept), pinned
 NOVELTY = {"config": "novelty"}  # class-level novelty (CIFAR-10 cells)
 # Stop 24's GPU cells (see CELLS): name stem -> (model, what the option adds, options over BASE)
 _GPU = {**TEXTURE, "epochs": 20, "device": "cuda"}
@@ -241,7 +245,7 @@ CELLS: dict[str, tuple[str, dict[str, Any]]] = {
         f"{prefix}recommended-settled-glr3-20": (
             f"{what}, `--config recommended` (settled, stop 25) + G at 3x the learning rate "
             "(`--g-lr-scale 3`), 20 epochs",
-            {**PRESET_25, "epochs": 20, "g_lr_scale": 3.0, **model},
+            {**PRESET_26, "epochs": 20, **model},
         )
         for prefix, model, what in MODELS
     },
