@@ -39,11 +39,11 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DATA = {"data": "mvtec", "category": "bottle"}
 BASE = {"image_size": 64, "batch_size": 16, "threads": 1, "eval_every_epoch": True, "progress": False}
 RECOMMENDED = {"config": "recommended"}
-# The preset before it gained foreign_texture (stop 21) and before its epoch rule became val-1se (stop
-# 24): the cells measured with it stay reproducible.
 # The preset's lines added since stop 25 (settling, G's learning rate), switched off in the cells measured
 # before them, so that a re-run of such a cell reproduces it.
 BEFORE_SETTLING = {**RECOMMENDED, "ema_decay": 0.0, "lr_decay_share": 0.0, "g_lr_scale": 1.0}
+# The preset before it gained foreign_texture (stop 21) and before its epoch rule became val-1se (stop
+# 24): the cells measured with it stay reproducible.
 ARGMAX = {**BEFORE_SETTLING, "select_epoch": "val"}
 BEFORE_TEXTURE = {**ARGMAX, "foreign_texture": 0.0}
 TEXTURE = {**ARGMAX, "foreign_texture": 0.5}  # the preset from stop 21 to stop 23, pinned
