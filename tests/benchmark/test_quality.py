@@ -88,3 +88,16 @@ def test_the_cifar10_summary_averages_classes_per_seed_then_seeds(quality):
     )
     assert not any(line.startswith("| paper") for line in lines)  # configurations without runs are left out
     assert quality.cifar10_summary(rows[:0]) == []
+
+
+def test_every_preset_cell_pins_the_lines_the_preset_gained(quality):
+    """A cell measured with `--config recommended` must re-run as measured after the shipped preset gains
+    a line: each such cell sets every line added since the first preset itself."""
+    from anotrans.api import read_config_file
+
+    first = {"masked_input", "freeze_d_stats", "score", "anomaly_map"}
+    gained = set(read_config_file("recommended")) - first
+    assert {"foreign_texture", "ema_decay", "g_lr_scale"} <= gained
+    for name, (_, options) in quality.CELLS.items():
+        if options.get("config") == "recommended":
+            assert gained <= set(options), (name, gained - set(options))
