@@ -233,14 +233,14 @@ CELLS: dict[str, tuple[str, dict[str, Any]]] = {
     },
     # Stop 26, on the CPU (no GPU lent): G at three times D's learning rate on top of the settled preset.
     # Why, from validation data alone: every AnoTrans run of the settled preset chose its last epoch, its
-    # validation reconstruction error still falling at epoch 20 (0.043-0.048; Skip-GANomaly's 0.006-0.009
-    # by epoch 15), and stop 23's G-only probe halved the held-out L1 of 60 updates at 3x; stop 23's 5x,
-    # without the moving average and the falling rates, lost on validation through late-epoch swings that
-    # the settling options now damp. Decided before the runs: kept in `--config recommended` only if,
-    # over fresh seeds 63-65, its rule value (see RULE_FORMULA) exceeds recommended-settled-20's on the
-    # same seeds by more than the standard error of the paired differences. Validation data only; the
-    # test AUROCs are reported once. The baselines run with the same option on the same seeds, like with
-    # like, beside their settled-preset runs.
+    # validation reconstruction error still falling at epoch 20 (stop 25's seeds 60-62: 0.043-0.048;
+    # Skip-GANomaly's 0.006-0.009 by epoch 15), and stop 23's G-only probe halved the held-out L1 of 60
+    # updates at 3x; stop 23's 5x, without the moving average and the falling rates, lost on validation
+    # through late-epoch swings that the settling options now damp. Decided before the runs: kept in
+    # `--config recommended` only if, over fresh seeds 63-65, its rule value (see RULE_FORMULA) exceeds
+    # recommended-settled-20's on the same seeds by more than the standard error of the paired
+    # differences. Validation data only; the test AUROCs are reported once. The baselines run with the
+    # same option on the same seeds, like with like, beside their settled-preset runs.
     **{
         f"{prefix}recommended-settled-glr3-20": (
             f"{what}, `--config recommended` (settled, stop 25) + G at 3x the learning rate "
@@ -469,10 +469,11 @@ def _seed_blocks(rows: list[dict[str, Any]]) -> dict[tuple[str, int], tuple[str,
     blocks = {}
     for cell in dict.fromkeys(r["cell"] for r in rows):
         seeds = sorted({r["seed"] for r in rows if r["cell"] == cell})
-        start = seeds[0]
-        for previous, seed in zip([seeds[0] - 1, *seeds], seeds, strict=False):
-            if seed != previous + 1 or seed - start >= SEED_BLOCK:
+        start = previous = seeds[0]
+        for seed in seeds:
+            if seed > previous + 1 or seed - start >= SEED_BLOCK:
                 start = seed
+            previous = seed
             blocks[(cell, seed)] = (cell, 0 if cell.startswith(("dev-", "gpu-")) else start)
     return blocks
 
