@@ -101,3 +101,22 @@ def test_every_preset_cell_pins_the_lines_the_preset_gained(quality):
     for name, (_, options) in quality.CELLS.items():
         if options.get("config") == "recommended":
             assert gained <= set(options), (name, gained - set(options))
+
+
+def test_anotrans_is_compared_with_each_baseline_seed_by_seed(quality):
+    def row(cell, model, seed, auroc):
+        return {"cell": cell, "model": model, "seed": seed, "auroc": auroc}
+
+    rows = [
+        *(row("x-20", "anotrans", s, a) for s, a in ((1, 0.90), (2, 0.80), (3, 0.70), (7, 0.60))),
+        *(row("skip-ganomaly-x-20", "skip-ganomaly", s, a) for s, a in ((1, 0.85), (2, 0.90), (7, 0.50))),
+        row("ganomaly-x-20", "ganomaly", 1, 0.5),  # one common seed: no line
+        *(row("gpu-y", "anotrans", s, 0.9) for s in (1, 2)),
+        *(row("gpu-sagan-y", "sagan", s, 0.8) for s in (1, 2)),
+    ]
+    lines = quality.model_comparison(rows)
+    # differences +0.05, -0.10, +0.10 on seeds 1, 2, 7: mean +0.0167, s.e. 0.1041 / sqrt(3)
+    assert "| x-20 | Skip-GANomaly | 1-2, 7 | +0.0167 ± 0.0601 | 2 of 3 |" in lines
+    assert "| gpu-y | SAGAN | 1-2 | +0.1000 ± 0.0000 | 2 of 2 |" in lines  # GPU cells keep `gpu-` first
+    assert not any("| GANomaly |" in line for line in lines)
+    assert quality.model_comparison(rows[-4:-2]) == []  # no baseline: no section
