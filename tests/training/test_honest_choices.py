@@ -94,7 +94,7 @@ def test_the_recommended_preset_is_shipped_and_valid():
     assert (train.select_epoch, score.score, train.freeze_d_stats) == ("val-1se", "auto", True)
     assert score.anomaly_map == "auto"
     assert train.masked_input == 0.25
-    assert (train.ema_decay, train.lr_decay_share, train.g_lr_scale) == (0.98, 0.5, 3.0)
+    assert (train.ema_decay, train.lr_decay_share, train.g_lr_scale, train.epochs) == (0.98, 0.5, 3.0, 20)
     assert [dataclasses.replace(train, epochs=e).decay_epochs for e in (1, 20)] == [0, 10]  # any --epochs
 
 
