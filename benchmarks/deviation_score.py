@@ -179,6 +179,8 @@ def report(rows: list[dict[str, Any]], copies: int, seconds: float) -> list[str]
         )
     lines += ["", "## The rule (AnoTrans runs, validation only)", ""]
     anotrans = [r for r in rows if r["model"] == "anotrans"]
+    if not anotrans:
+        raise SystemExit("the rule is decided on AnoTrans runs: give at least one")
     kept: list[tuple[float, str]] = []
     for name in CANDIDATES:
         mean, se, ahead, n = paired(anotrans, "val", name)
@@ -188,6 +190,16 @@ def report(rows: list[dict[str, Any]], copies: int, seconds: float) -> list[str]
         lines.append(f"- `{name}` minus `mix`: {mean:+.4f} ± {se:.4f} (ahead on {ahead} of {n}): {verdict}")
     decision = max(kept)[1] if kept else None
     lines.append(f"- decision: {f'`{decision}` kept' if decision else 'neither candidate kept; `mix` stays'}")
+    lines += [
+        "",
+        "The same paired validation figure for the baselines (reported, never used for a choice):",
+        "",
+    ]
+    for model in dict.fromkeys(r["model"] for r in rows if r["model"] != "anotrans"):
+        group = [r for r in rows if r["model"] == model]
+        for name in CANDIDATES:
+            mean, se, ahead, n = paired(group, "val", name)
+            lines.append(f"- {model}, `{name}` minus `mix`: {mean:+.4f} ± {se:.4f} (ahead on {ahead} of {n})")
     with_test = [r for r in rows if "test" in r]
     if with_test:
         lines += ["", "## Test AUROC, reported once (mean ± std over the runs given)", ""]
@@ -200,7 +212,27 @@ def report(rows: list[dict[str, Any]], copies: int, seconds: float) -> list[str]
                 for k in ("mix", *CANDIDATES)
             ]
             lines.append(f"| {model} | {len(group)} | " + " | ".join(cells) + " |")
-    lines += ["", f"- wall time of this call: {seconds / 60:.1f} min"]
+        lines += [
+            "",
+            "AnoTrans minus each baseline on test, seed by seed (reported, never used for a choice):",
+            "",
+        ]
+        own = {r["seed"]: r["test"] for r in with_test if r["model"] == "anotrans"}
+        for model in dict.fromkeys(r["model"] for r in with_test if r["model"] != "anotrans"):
+            theirs = {r["seed"]: r["test"] for r in with_test if r["model"] == model}
+            seeds = sorted(own.keys() & theirs.keys())
+            for name in ("mix", *CANDIDATES):
+                diffs = [own[s][name] - theirs[s][name] for s in seeds]
+                if len(diffs) > 1:
+                    se = statistics.stdev(diffs) / len(diffs) ** 0.5
+                    lines.append(
+                        f"- {model}, `{name}`: {statistics.mean(diffs):+.4f} ± {se:.4f} "
+                        f"(AnoTrans ahead on {sum(d > 0 for d in diffs)} of {len(diffs)} seeds)"
+                    )
+    lines += [
+        "",
+        f"- wall time of this call: {seconds / 60:.1f} min (runs read from the cache cost nothing here)",
+    ]
     return lines
 
 
@@ -218,7 +250,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     rows = []
-    for run_dir in args.runs:
+    for run_dir in sorted(args.runs, key=lambda p: p.name):
         rows.append(run_figures(run_dir, args.copies, args.test, args.cache))
         print(run_dir.name, rows[-1]["val"], rows[-1].get("test"), flush=True)
     if not args.no_report:
