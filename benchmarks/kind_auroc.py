@@ -46,6 +46,7 @@ def kind_aurocs(run_dir: Path, copies: int) -> dict[str, float]:
         torch.device("cpu"),
         tile_stride=config.tile_stride,
         map_kind=config.anomaly_map,
+        profile=detector.profile,
     )
     scores = detector.scorer.raw(table.components)
     kinds = np.array([p.split(":")[1] if p.startswith(SYNTHETIC_PREFIX) else "" for p in table.paths])

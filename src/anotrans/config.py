@@ -17,7 +17,8 @@ import yaml
 from anotrans.data.spec import DataSpec
 from anotrans.errors import CheckpointError, ConfigError
 from anotrans.scoring.maps import AUTO_MAP
-from anotrans.scoring.scores import AUTO_SCORE, ScoreConfig
+from anotrans.scoring.profile import MIN_NORMALS
+from anotrans.scoring.scores import AUTO_SCORE, PROFILE_SCORES, ScoreConfig
 from anotrans.training.checkpoint import CONFIG_FILE, CONFIG_FORMAT, CONFIG_KEYS, CONFIG_SECTIONS
 from anotrans.training.config import VAL_SELECTIONS, TrainConfig
 from anotrans.utils.files import read_json
@@ -112,6 +113,11 @@ class RunConfig:
 
 def check_validation(splits: Any, train_cfg: TrainConfig, score_cfg: ScoreConfig) -> None:
     """With no validation normals (--val-split 0, the paper's protocol) nothing can be chosen honestly."""
+    if score_cfg.score in PROFILE_SCORES and 0 < len(splits.val) < MIN_NORMALS:
+        raise ConfigError(
+            f"--score {score_cfg.score} fits a per-pixel profile of the validation normals' maps and needs "
+            f"{MIN_NORMALS} or more; this run holds out {len(splits.val)}: raise --val-split (e.g. 0.1)"
+        )
     if len(splits.val) >= 2:
         return
     wanted = [

@@ -28,6 +28,7 @@ from anotrans.errors import CheckpointError, ConfigError, DataError
 from anotrans.networks.registry import AnomalyGAN, build_model_from_config
 from anotrans.scoring.maps import MapCollector, upsample
 from anotrans.scoring.predictions import Prediction
+from anotrans.scoring.profile import MapProfile
 from anotrans.scoring.report import evaluate, run_files
 from anotrans.scoring.scores import Scorer, available_scores, compute_components, eval_mode, score_batches
 from anotrans.training import checkpoint as ckpt
@@ -56,6 +57,7 @@ class Detector:
         device: torch.device,
         batch_size: int = 32,
         precision: str = "fp32",
+        profile: MapProfile | None = None,
     ) -> None:
         if precision not in self.PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(self.PRECISIONS)}, got {precision!r}")
@@ -63,6 +65,7 @@ class Detector:
         set_max_image_pixels(spec.max_image_pixels)
         self.model = model.to(device, self.dtype).eval()
         self.scorer = scorer
+        self.profile = None if profile is None else profile.to(device)  # zmap-topk's normal-map profile
         self.spec = spec
         self.device = device
         self.batch_size = batch_size
@@ -79,7 +82,9 @@ class Detector:
         model = build_model_from_config(run.model, run.source)
         ckpt.load_weights(run_dir / ckpt.MODEL_FILE, model)
         scorer = Scorer(run.score, run.normalisation)
-        return cls(model, scorer, run.data, resolve_device(device), run.training.batch_size, precision)
+        device_ = resolve_device(device)
+        profile = MapProfile.load(run_dir)
+        return cls(model, scorer, run.data, device_, run.training.batch_size, precision, profile)
 
     @property
     def pixel_threshold(self) -> float | None:
@@ -153,6 +158,7 @@ class Detector:
                     config.smoothing_sigma,
                     config.tile_stride,
                     config.anomaly_map,
+                    self.profile,
                 )
             yield Prediction.from_raw(
                 [name for name, _ in chunk],
@@ -201,7 +207,16 @@ class Detector:
             raise DataError(f"data {spec.data!r} has no labelled test set to test on")
         sigma = self.scorer.config.smoothing_sigma
         stride = self.scorer.config.tile_stride
-        val = score_batches(self.model, self._batches(splits.val), sigma, self.device, tile_stride=stride)
+        kind = self.scorer.config.anomaly_map
+        val = score_batches(
+            self.model,
+            self._batches(splits.val),
+            sigma,
+            self.device,
+            tile_stride=stride,
+            map_kind=kind,
+            profile=self.profile,
+        )
         written, writing = 0, 0.0  # writing: seconds spent on map files, left out of the test speed
 
         def write_batch(maps: torch.Tensor, batch: dict[str, Any]) -> None:
@@ -226,10 +241,11 @@ class Detector:
             self.device,
             tile_stride=stride,
             maps=collector,
-            map_kind=self.scorer.config.anomaly_map,
+            map_kind=kind,
+            profile=self.profile,
         )
         seconds = time.perf_counter() - start - writing
-        metrics = evaluate(self.scorer, available_scores(self.model), val, test)
+        metrics = evaluate(self.scorer, available_scores(self.model, self.profile), val, test)
         metrics.update(
             test_seconds=seconds, test_images_per_second=len(test) / max(seconds, 1e-9), data=spec.to_dict()
         )

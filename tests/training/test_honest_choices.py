@@ -91,7 +91,8 @@ def test_the_recommended_preset_is_shipped_and_valid():
 
     options = read_config_file("recommended")
     _, train, score = build_configs(options)
-    assert (train.select_epoch, score.score, train.freeze_d_stats) == ("val-1se", "auto", True)
+    assert (train.select_epoch, score.score, train.freeze_d_stats) == ("val-1se", "zmap-topk", True)
+    assert score.smoothing_sigma == 1.0  # what zmap-topk was kept with (no smoothing choice without auto)
     assert score.anomaly_map == "auto"
     assert train.masked_input == 0.25
     assert (train.ema_decay, train.lr_decay_share, train.g_lr_scale, train.epochs) == (0.98, 0.5, 3.0, 20)

@@ -32,6 +32,7 @@ from anotrans.export.metadata import (
     ModelInfo,
 )
 from anotrans.networks.registry import build_model_from_config
+from anotrans.scoring.profile import MapProfile
 from anotrans.scoring.scores import COMPONENT_NAMES, SCORE_FORMULAS, ScoreConfig, Scorer, compute_components
 from anotrans.training import checkpoint as ckpt
 from anotrans.utils.files import atomic_write_bytes, read_json
@@ -50,9 +51,16 @@ class ScoringGraph(nn.Module):
     the residual, the map and the score are computed in fp32 either way, so the outputs are fp32.
     """
 
-    def __init__(self, model: nn.Module, scorer: Scorer, dtype: torch.dtype = torch.float32) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        scorer: Scorer,
+        dtype: torch.dtype = torch.float32,
+        profile: MapProfile | None = None,
+    ) -> None:
         super().__init__()
         self.model = model.to(dtype)
+        self.profile = profile  # fp32 buffers: constants of the graph (zmap-topk)
         self.scorer = scorer
         self.dtype = dtype
         self.eval()  # BatchNorm on running statistics; the exporter restores this mode after tracing
@@ -60,7 +68,11 @@ class ScoringGraph(nn.Module):
     def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         config = self.scorer.config
         comp = compute_components(
-            self.model, image.to(self.dtype), config.smoothing_sigma, map_kind=config.anomaly_map
+            self.model,
+            image.to(self.dtype),
+            config.smoothing_sigma,
+            map_kind=config.anomaly_map,
+            profile=self.profile,
         )
         components = {n: getattr(comp, n) for n in COMPONENT_NAMES if getattr(comp, n) is not None}
         return self.scorer.raw(components).float(), comp.maps.float(), comp.reconstructions.float()
@@ -81,7 +93,7 @@ def load_run_graph(run_dir: str | Path, precision: str = "fp32") -> tuple[Scorin
     model = build_model_from_config(info.model_config)
     ckpt.load_weights(Path(run_dir) / ckpt.MODEL_FILE, model)
     scorer = Scorer(ScoreConfig.from_dict(info.score_config), info.stats)
-    return ScoringGraph(model, scorer, PRECISIONS[precision]), info
+    return ScoringGraph(model, scorer, PRECISIONS[precision], MapProfile.load(run_dir)), info
 
 
 def to_onnx(graph: ScoringGraph, info: ModelInfo, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:

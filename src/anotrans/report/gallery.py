@@ -81,7 +81,14 @@ def render(
     x = torch.stack([s["image"] for s in samples])
     weight = next(model.parameters())  # the model may sit on a GPU: inputs go there, results come back
     with eval_mode(model):
-        comp = compute_components(model, x.to(weight.device, weight.dtype), scorer.config.smoothing_sigma)
+        config = scorer.config  # the run's own map kind: the colour scale (map_vmax) was fitted on it
+        comp = compute_components(
+            model,
+            x.to(weight.device, weight.dtype),
+            config.smoothing_sigma,
+            config.tile_stride,
+            config.anomaly_map,
+        )
     maps, recons = comp.maps.float().cpu().numpy(), comp.reconstructions.float().cpu().numpy()
     vmax = scorer.stats["map_vmax"]
     out = []

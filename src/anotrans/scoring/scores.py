@@ -32,6 +32,7 @@ from anotrans.scoring.maps import (
 )
 from anotrans.scoring.metrics import PixelSample
 from anotrans.scoring.predictions import normalise_scores
+from anotrans.scoring.profile import MapProfile
 from anotrans.utils.sections import Section
 
 SCORE_FORMULAS: dict[str, str] = {
@@ -46,6 +47,8 @@ SCORE_FORMULAS: dict[str, str] = {
     "rotation": "mean cross-entropy of D's quarter-turn head over the four turns of the input "
     "(class-level novelty; only for models trained with --rotation-loss)",
     "mix": "sum of disc, residual-topk, ssim-topk and feature-topk, each z-scored on validation normals",
+    "zmap-topk": "mean of the top 1% pixels of the anomaly map standardised pixel by pixel against the "
+    "validation normals' maps (their mean and spread at each pixel; anotrans.scoring.profile)",
 }
 AUTO_SCORE = "auto"  # chosen per run on synthetic validation anomalies (anotrans.scoring.selection)
 SCORE_NORMS = ("raw", "zscore")
@@ -60,6 +63,7 @@ COMPONENT_NAMES = (
     "feature_topk",
     "map_max",
     "rotation",
+    "zmap_topk",
 )
 MIXED = ("disc", "residual_topk", "ssim_topk", "feature_topk")  # what `mix` z-scores and sums
 DEFAULT_SCORE = "disc"
@@ -121,15 +125,21 @@ NEEDS = {
     "encoder": "a model with a second encoder (ganomaly)",
     "feature-topk": "a model with a DCGAN-style discriminator",
     "rotation": "a model trained with --rotation-loss (D's quarter-turn head)",
+    "zmap-topk": "a map profile of the validation normals (fitted when training ends, from three or "
+    "more validation normals; runs saved before anotrans had profiles have none)",
 }
+# Formulas with no per-epoch value: their profile is fitted on the final weights only, so epochs are
+# compared as under --score auto (anotrans.scoring.selection.epoch_criterion).
+PROFILE_SCORES = ("zmap-topk",)
 
 
-def available_scores(model: nn.Module) -> list[str]:
-    """The formulas this model supports (see NEEDS)."""
+def available_scores(model: nn.Module, profile: MapProfile | None = None) -> list[str]:
+    """The formulas this model (and, for ``zmap-topk``, its map ``profile``) supports (see NEEDS)."""
     has = {
         "encoder": has_latent_encoder(model.generator),
         "feature-topk": feature_extractor(model.discriminator) is not None,
         "rotation": getattr(model.discriminator, "rotation", None) is not None,
+        "zmap-topk": profile is not None,
     }
     return [s for s in SCORE_FORMULAS if has.get(s, True)]
 
@@ -159,6 +169,7 @@ class Components:
     ssim_topk: Tensor  # top-k mean of the smoothed structural residual map
     feature_topk: Tensor | None  # top-k mean of D's smoothed feature residual map (DCGAN D only)
     rotation: Tensor | None  # D's mean quarter-turn cross-entropy (models trained with --rotation-loss)
+    zmap_topk: Tensor | None  # top-k mean of the map standardised by the normals' profile (given one)
     map_max: Tensor  # max of the configured anomaly map (its colour scale is fitted on this)
     maps: Tensor  # anomaly maps [B, H, W] (scoring.maps) at the input's size (patch mode: stitched tiles)
     reconstructions: Tensor
@@ -216,13 +227,24 @@ def _tiled_outputs(model: nn.Module, x: Tensor, size: int, stride: int) -> dict[
 
 
 def compute_components(
-    model: nn.Module, x: Tensor, sigma: float, tile_stride: int = 0, map_kind: str = DEFAULT_MAP
+    model: nn.Module,
+    x: Tensor,
+    sigma: float,
+    tile_stride: int = 0,
+    map_kind: str = DEFAULT_MAP,
+    profile: MapProfile | None = None,
 ) -> Components:
     """All score ingredients for a batch, with ``map_kind`` as its anomaly map; call inside :func:`eval_mode`.
 
     Images larger than the model's input (patch mode) are scored by overlapping tiles
-    (:mod:`anotrans.scoring.tiling`) into one map per image at the image's own size.
+    (:mod:`anotrans.scoring.tiling`) into one map per image at the image's own size. ``profile`` (the
+    validation normals' maps of this kind and smoothing) adds the ``zmap_topk`` component.
     """
+    if profile is not None and (profile.map_kind, profile.sigma) != (map_kind, sigma):
+        raise ConfigError(
+            f"the map profile was fitted on {profile.map_kind!r} maps at sigma {profile.sigma:g}, "
+            f"not on {map_kind!r} maps at sigma {sigma:g}"
+        )
     size = getattr(getattr(model, "config", None), "image_size", x.shape[-1])
     out = _tiled_outputs(model, x, size, tile_stride) if x.shape[-1] > size else _raw_outputs(model, x)
     smoothed = {k: None if out[k] is None else smooth(out[k], sigma) for k in MAP_KINDS}
@@ -239,6 +261,7 @@ def compute_components(
         ssim_topk=topk_mean(smoothed["ssim"]),
         feature_topk=None if smoothed["feature"] is None else topk_mean(smoothed["feature"]),
         rotation=out["rotation"],
+        zmap_topk=None if profile is None else profile.score(maps),
         map_max=maps.flatten(1).amax(dim=1),
         maps=maps,
         reconstructions=recon,
@@ -271,12 +294,14 @@ def score_batches(
     tile_stride: int = 0,
     maps: MapCollector | None = None,
     map_kind: str = DEFAULT_MAP,
+    profile: MapProfile | None = None,
 ) -> ScoreTable:
     """Score every batch of ``{"image", "label", "path"}`` dicts (a DataLoader over a data set).
 
     ``mode`` sets the networks' mode for the pass: eval mode always, except to reproduce the
     released code's train-mode measurement (:mod:`anotrans.scoring.reference`). ``maps`` keeps a
     bounded share of each batch's anomaly maps (and masks) for pixel metrics and thresholds.
+    ``profile`` adds the ``zmap_topk`` component (:func:`compute_components`).
     """
     parts: dict[str, list[np.ndarray]] = {name: [] for name in COMPONENT_NAMES}
     labels: list[np.ndarray] = []
@@ -285,7 +310,7 @@ def score_batches(
     with mode(model):
         for batch in batches:
             image = batch["image"].to(device, non_blocking=True)
-            comp = compute_components(model, image, sigma, tile_stride, map_kind)
+            comp = compute_components(model, image, sigma, tile_stride, map_kind, profile)
             for name, values in comp.arrays().items():
                 parts[name].append(values)
             labels.append(np.asarray(batch["label"]).reshape(-1))

@@ -21,7 +21,14 @@ from torch import Tensor
 
 from anotrans.scoring.maps import MAP_KINDS, MapCollector
 from anotrans.scoring.metrics import image_auroc, pixel_auroc
-from anotrans.scoring.scores import AUTO_SCORE, SCORE_FORMULAS, ScoreConfig, Scorer, ScoreTable
+from anotrans.scoring.scores import (
+    AUTO_SCORE,
+    PROFILE_SCORES,
+    SCORE_FORMULAS,
+    ScoreConfig,
+    Scorer,
+    ScoreTable,
+)
 
 SMOOTHING_GRID = (0.0, 1.0, 2.0, 4.0)  # Gaussian sigmas (pixels) tried for the maps under --score auto
 # What --score auto keeps unless another formula is clearly better: the z-scored sum of four scores, so
@@ -42,13 +49,28 @@ def normals_only(table: ScoreTable) -> ScoreTable:
 
 
 class NormalMaps(MapCollector):
-    """Keeps the maps of label-0 images only: synthetic anomalies must not move the pixel threshold."""
+    """Keeps the maps of label-0 images only: synthetic anomalies must not move the pixel threshold.
+
+    Besides the pixel sample, every normal map is kept whole (``normal_maps``): the validation normals are
+    few, and their map profile (:mod:`anotrans.scoring.profile`) is fitted on them.
+    """
+
+    def __init__(self, with_masks: bool, threshold: float | None = None, seed: int = 0) -> None:
+        super().__init__(with_masks, threshold, seed)
+        self._normal_maps: list[Tensor] = []
 
     def add(self, maps: Tensor, batch: dict[str, Any]) -> None:
         keep = torch.as_tensor(batch["label"]).reshape(-1) == 0
         if keep.any():
             rows = {k: _rows(v, keep) for k, v in batch.items()}
-            super().add(maps[keep.to(maps.device)], rows)
+            kept = maps[keep.to(maps.device)]
+            self._normal_maps.append(kept.detach().float().cpu())
+            super().add(kept, rows)
+
+    @property
+    def normal_maps(self) -> Tensor:
+        """Every kept normal map, [N, H, W] in scoring order."""
+        return torch.cat(self._normal_maps) if self._normal_maps else torch.zeros(0, 0, 0)
 
 
 def _rows(values: Any, keep: Tensor) -> Any:
@@ -73,9 +95,11 @@ def synthetic_aurocs(config: ScoreConfig, formulas: list[str], table: ScoreTable
 
 def epoch_criterion(record: dict[str, Any], score: str, n_normal: int, n_anomalous: int) -> float:
     """An epoch's selection value: its synthetic AUROC for ``score`` (for ``auto``, that of the formula
-    :func:`preferred` takes, on ``n_normal`` normals and ``n_anomalous`` synthetic anomalies)."""
+    :func:`preferred` takes, on ``n_normal`` normals and ``n_anomalous`` synthetic anomalies). A profile
+    score (``zmap-topk``) has no per-epoch value, its profile being fitted on the final weights only, so
+    its epochs are compared as ``auto``'s."""
     aurocs = {k: v for k, v in record["val_synth_auroc"].items() if v is not None}
-    if score == AUTO_SCORE:
+    if score == AUTO_SCORE or score in PROFILE_SCORES:
         return preferred(aurocs, n_normal, n_anomalous)[1] if aurocs else float("-inf")
     return aurocs.get(score, float("-inf"))
 

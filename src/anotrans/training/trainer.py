@@ -29,10 +29,12 @@ from anotrans.networks.registry import AnomalyGAN
 from anotrans.scoring import tiling
 from anotrans.scoring.maps import AUTO_MAP, DEFAULT_MAP, MapCollector, available_maps
 from anotrans.scoring.metrics import pixel_auroc
+from anotrans.scoring.profile import MIN_NORMALS, MapProfile, leave_one_out_scores
 from anotrans.scoring.reference import REFERENCE_BATCH_SIZE, reference_protocol_auroc
 from anotrans.scoring.report import auroc_by_score, evaluate, mean_components, run_files
 from anotrans.scoring.scores import (
     AUTO_SCORE,
+    PROFILE_SCORES,
     ScoreConfig,
     Scorer,
     ScoreTable,
@@ -228,12 +230,14 @@ class Trainer:
         maps: MapCollector | None = None,
         sigma: float | None = None,
         map_kind: str | None = None,
+        profile: MapProfile | None = None,
     ) -> ScoreTable:
         """Scores of ``dataset``: each process scores a shard with rank 0's buffers, gathered in order.
 
         With ``maps`` (the pixel sample behind pixel metrics) every process scores the whole set, so the
         seeded sample is the one-process sample; this happens only for the final and per-epoch test maps.
-        ``sigma`` and ``map_kind`` override the configured smoothing and map (``auto`` tries several).
+        ``sigma`` and ``map_kind`` override the configured smoothing and map (``auto`` tries several);
+        ``profile`` adds the ``zmap-topk`` component (the final scoring only).
         """
         self.replicas.broadcast(self.model)
         pin = self.device.type == "cuda"
@@ -244,12 +248,19 @@ class Trainer:
             kind = DEFAULT_MAP if kind == AUTO_MAP else kind  # per-epoch maps before the end-of-run choice
             loader = make_loader(dataset, self.config.batch_size, self.config.workers, pin_memory=pin)
             return score_batches(
-                self.model, loader, sigma, self.device, tile_stride=stride, maps=maps, map_kind=kind
+                self.model,
+                loader,
+                sigma,
+                self.device,
+                tile_stride=stride,
+                maps=maps,
+                map_kind=kind,
+                profile=profile,
             )
         loader = make_loader(
             self.replicas.shard(dataset), self.config.batch_size, self.config.workers, pin_memory=pin
         )
-        table = score_batches(self.model, loader, sigma, self.device, tile_stride=stride)
+        table = score_batches(self.model, loader, sigma, self.device, tile_stride=stride, profile=profile)
         return self.replicas.gather(table)
 
     def _validate(
@@ -262,6 +273,16 @@ class Trainer:
             return self._score(plain, maps), None
         table = self._score(self.val_set, maps)
         return normals_only(table), synthetic_aurocs(self.score_config, self.formulas, table)
+
+    def _fit_profile(self, val: ScoreTable, normals: NormalMaps) -> MapProfile | None:
+        """The validation normals' map profile (None with too few of them), and their ``zmap_topk``
+        component computed leave-one-out into ``val`` (the threshold is fitted on it: see profile)."""
+        maps = normals.normal_maps
+        if len(maps) < MIN_NORMALS:
+            return None
+        config = self.score_config
+        val.components["zmap_topk"] = leave_one_out_scores(maps).numpy()
+        return MapProfile.fit(maps, config.anomaly_map, config.smoothing_sigma)
 
     def _test_maps(self, threshold: float | None = None) -> MapCollector:
         """Test maps, with their masks when the data set has ground truth (pixel metrics)."""
@@ -346,14 +367,18 @@ class Trainer:
                 lambda kind: self._score(self.val_set, MapCollector(True, seed=seed), map_kind=kind),
             )
             self.score_config = dataclasses.replace(self.score_config, anomaly_map=map_choice.anomaly_map)
-        val, synth = self._validate(NormalMaps(False, seed=self.config.seed))
+        normals = NormalMaps(False, seed=self.config.seed)
+        val, synth = self._validate(normals)
+        profile = self._fit_profile(val, normals)
         scorer = Scorer(self.score_config).fit(val.components, val.maps.sample)
         metrics: dict[str, Any] = {
             "epochs": self.state.epoch,
             "selected_epoch": self.state.best_epoch
             if self.config.select_epoch in VAL_SELECTIONS
             else self.state.epoch,
-            "selection": _selection_note(self.config.select_epoch, choice, self.val_set is not None),
+            "selection": _selection_note(
+                self.config.select_epoch, choice, self.val_set is not None, self.score_config.score
+            ),
             "val_synth_auroc": synth,
             "score_choice": None if choice is None else dataclasses.asdict(choice),
             "map_choice": None if map_choice is None else dataclasses.asdict(map_choice),
@@ -366,10 +391,10 @@ class Trainer:
         }
         if self.splits.test is not None:
             start = time.perf_counter()
-            test = self._score(self.splits.test, self._test_maps(scorer.pixel_threshold))
+            test = self._score(self.splits.test, self._test_maps(scorer.pixel_threshold), profile=profile)
             seconds = time.perf_counter() - start
             metrics.update(
-                evaluate(scorer, self.formulas, val, test),
+                evaluate(scorer, available_scores(self.model, profile), val, test),
                 test_seconds=seconds,
                 test_images_per_second=len(test) / max(seconds, 1e-9),
             )
@@ -398,6 +423,8 @@ class Trainer:
                     self.tensorboard.add_scalar(f"test/{key}", metrics[key], self.state.epoch)
         if self.replicas.is_main:
             ckpt.save_weights(self.run_dir / ckpt.MODEL_FILE, self.model)
+            if profile is not None:
+                profile.save(self.run_dir)
             write_json(self.run_dir / ckpt.METRICS_FILE, metrics)
             write_json(self.run_dir / ckpt.CONFIG_FILE, self._config(scorer))
         return metrics
@@ -410,7 +437,7 @@ def _plain(dataset: Dataset) -> Dataset:
     return plain
 
 
-def _selection_note(select_epoch: str, choice: Any, has_val: bool) -> str:
+def _selection_note(select_epoch: str, choice: Any, has_val: bool, score: str) -> str:
     """How this run's epoch, score and threshold were chosen, in words (metrics.json)."""
     if not has_val:
         return (
@@ -421,13 +448,19 @@ def _selection_note(select_epoch: str, choice: Any, has_val: bool) -> str:
         "val": "epoch with the best synthetic-validation AUROC",
         "val-1se": "latest epoch within one standard error of the best synthetic-validation AUROC",
     }.get(select_epoch, "last epoch")
-    score = (
-        "configured score"
-        if choice is None
-        else "`mix` at the configured smoothing unless another score or smoothing beats it on synthetic "
-        "validation by more than one standard error"
-    )
-    return f"{epoch}; {score}; threshold from validation normals; no test labels used"
+    if choice is not None:
+        how = (
+            "`mix` at the configured smoothing unless another score or smoothing beats it on synthetic "
+            "validation by more than one standard error"
+        )
+    elif score in PROFILE_SCORES:
+        how = (
+            f"the configured score `{score}` (epochs compared as under --score auto; its map profile fitted "
+            "on the validation normals, whose own scores are taken leave-one-out)"
+        )
+    else:
+        how = "configured score"
+    return f"{epoch}; {how}; threshold from validation normals; no test labels used"
 
 
 def _tensorboard_writer(run_dir: Path) -> Any:
