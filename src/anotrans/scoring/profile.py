@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 from torch import Tensor, nn
@@ -33,7 +35,8 @@ MIN_NORMALS = 3  # leave-one-out needs a spread of at least two others
 
 def _scale(std: Tensor) -> Tensor:
     """Per-pixel spread [..., H, W] plus its median over the pixels of each map."""
-    floor = std.flatten(-2).median(dim=-1).values
+    # numpy's median (the mean of the two middle values; torch's takes the lower one): as measured
+    floor = torch.as_tensor(np.median(std.flatten(-2).cpu().numpy(), axis=-1)).to(std)
     return (std + floor[..., None, None]).clamp_min(1e-12)  # identical maps: no spread at all
 
 
