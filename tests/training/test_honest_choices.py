@@ -12,6 +12,7 @@ import torch
 import anotrans
 from anotrans.errors import ConfigError
 from anotrans.networks.discriminator import Discriminator
+from anotrans.scoring.profile import MapProfile
 from anotrans.training.steps import frozen_bn_stats
 
 from .tiny import TINY_RUN
@@ -57,6 +58,9 @@ def test_shuffled_test_labels_give_the_same_choices(tmp_path, monkeypatch):
     assert choice["val_synth_pixel_auroc"] == max(v for v in choice["candidates"].values() if v is not None)
     saved = json.loads((tmp_path / "a" / "config.json").read_text())["score"]
     assert saved["anomaly_map"] == honest["anomaly_map"]
+    a, b = (MapProfile.load(tmp_path / run) for run in ("a", "b"))  # zmap-topk's: validation normals only
+    assert (a.map_kind, a.sigma) == (b.map_kind, b.sigma)
+    assert torch.equal(a.mean, b.mean) and torch.equal(a.scale, b.scale)
     assert honest["image_auroc"] != pytest.approx(other["image_auroc"])  # the test labels did change
 
 
