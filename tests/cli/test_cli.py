@@ -65,6 +65,7 @@ def run_dir(tmp_path, config_file):
 def test_train_writes_a_complete_run_directory(run_dir):
     names = {p.name for p in run_dir.iterdir()}
     assert {"model.safetensors", "config.json", "metrics.json", "scores.csv", "epochs.jsonl"} <= names
+    assert "map_profile.safetensors" in names
     metrics = json.loads((run_dir / "metrics.json").read_text())
     for key in (
         "image_auroc",
@@ -79,7 +80,8 @@ def test_train_writes_a_complete_run_directory(run_dir):
     ):
         assert metrics[key] is not None, key
     assert set(metrics["image_auroc_by_score"]) == {
-        "paper", "latent-neg", "disc", "residual-max", "residual-topk", "ssim-topk", "feature-topk", "mix"
+        "paper", "latent-neg", "disc", "residual-max", "residual-topk", "ssim-topk", "feature-topk", "mix",
+        "zmap-topk",  # every run with 3 or more validation normals fits the map profile
     }  # fmt: skip
     assert "optimistic" in metrics["image_auroc_max_over_epochs_note"]
     config = json.loads((run_dir / "config.json").read_text())
