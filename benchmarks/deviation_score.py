@@ -92,8 +92,11 @@ def leave_one_out(values: np.ndarray, sources: np.ndarray, n: int) -> tuple[np.n
     return mean, np.sqrt(np.maximum(var, 0.0))
 
 
-def validation_figures(detector: Detector, run_dir: Path, copies: int) -> dict[str, float]:
-    """Synthetic-validation AUROC of `mix` and of each candidate, everything left-one-out."""
+def leave_one_out_draw(
+    detector: Detector, run_dir: Path, copies: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The rule's synthetic draw scored: labels, `mix` with leave-one-out z-scoring, the maps, and the
+    leave-one-out per-pixel mean and spread of the validation normals' maps for every image."""
     normals = build_splits(read_run_config(run_dir).data).val
     draw = SyntheticValidation(normals, copies, DRAW_SEED)
     components, maps, labels = score_pass(detector, draw)
@@ -105,6 +108,12 @@ def validation_figures(detector: Detector, run_dir: Path, copies: int) -> dict[s
             mean, std = leave_one_out(components[name], sources, n)
             mix += (components[name] - mean) / np.maximum(std, 1e-12)
     mu, s = leave_one_out(maps, sources, n)
+    return labels, mix, maps, mu, s
+
+
+def validation_figures(detector: Detector, run_dir: Path, copies: int) -> dict[str, float]:
+    """Synthetic-validation AUROC of `mix` and of each candidate, everything left-one-out."""
+    labels, mix, maps, mu, s = leave_one_out_draw(detector, run_dir, copies)
     scores = {"mix": mix, **reference_scores(maps, mu, s)}
     return {name: float(image_auroc(labels, values)) for name, values in scores.items()}
 

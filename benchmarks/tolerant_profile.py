@@ -39,13 +39,11 @@ import torch.nn.functional as F
 
 from anotrans.benchmark import provenance
 from anotrans.config import read_run_config
-from anotrans.data.anomalies import SyntheticValidation
 from anotrans.data.build import build_splits
 from anotrans.detector import Detector
 from anotrans.scoring.maps import topk_mean
 from anotrans.scoring.metrics import image_auroc
-from anotrans.scoring.scores import MIXED
-from deviation_score import DRAW_SEED, leave_one_out, score_pass
+from deviation_score import DRAW_SEED, leave_one_out_draw, score_pass
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NAMES = ("mix", "zmap-topk", "zmap-tolerant-topk")
@@ -74,24 +72,14 @@ def radius_of(maps: np.ndarray, share: float) -> int:
 
 
 def validation(detector: Detector, run_dir: Path, copies: int, share: float) -> dict[str, float]:
-    """Leave-one-out synthetic-validation AUROC of each name (deviation_score.validation_figures' draw)."""
-    normals = build_splits(read_run_config(run_dir).data).val
-    draw = SyntheticValidation(normals, copies, DRAW_SEED)
-    components, maps, labels = score_pass(detector, draw)
-    n = len(normals)
-    sources = np.array([j if j < n else draw.recipe(j)[0] for j in range(len(draw))])
-    mix = np.zeros(len(labels))
-    for name in MIXED:
-        if name in components:
-            mean, std = leave_one_out(components[name], sources, n)
-            mix += (components[name] - mean) / np.maximum(std, 1e-12)
-    mu, s = leave_one_out(maps, sources, n)
+    """Leave-one-out synthetic-validation AUROC of each name (deviation_score's draw and references)."""
+    labels, mix, maps, mu, s = leave_one_out_draw(detector, run_dir, copies)
     scores = {"mix": mix, "zmap-topk": zmap(maps, mu, s, 0)}
     scores["zmap-tolerant-topk"] = zmap(maps, mu, s, radius_of(maps, share))
     return {name: float(image_auroc(labels, values)) for name, values in scores.items()}
 
 
-def test(detector: Detector, run_dir: Path, share: float) -> dict[str, float]:
+def on_test(detector: Detector, run_dir: Path, share: float) -> dict[str, float]:
     """Test AUROC of each name, references from all validation normals (as a deployed run holds)."""
     splits = build_splits(read_run_config(run_dir).data)
     _, normal_maps, _ = score_pass(detector, splits.val)
@@ -117,7 +105,7 @@ def figures(run_dir: Path, copies: int, share: float) -> dict[str, Any]:
         "data": read_run_config(run_dir).data.root,
         "map": detector.scorer.config.anomaly_map,
         "val": validation(detector, run_dir, copies, share),
-        "test": test(detector, run_dir, share),
+        "test": on_test(detector, run_dir, share),
     }
     cache.write_text(json.dumps(row))
     return row
