@@ -32,8 +32,9 @@ from anotrans.benchmark import provenance
 from anotrans.data.images import IMAGE_EXTENSIONS
 
 RESULTS = Path(__file__).resolve().parent / "results"
-OPTIONS = {"data": "mvtec", "config": "recommended", "image_size": 64, "batch_size": 16, "threads": 1}
-OPTIONS |= {"progress": False}
+# quality.py's recommended cells: 64 px, batch 16, one torch thread per run
+OPTIONS = {"data": "mvtec", "config": "recommended", "image_size": 64, "batch_size": 16}
+OPTIONS |= {"threads": 1, "progress": False}
 SHOWN = ("zmap-topk", "mix", "disc", "ssim-topk", "residual-topk", "feature-topk")
 
 
@@ -59,10 +60,10 @@ def misaligned_copy(source: Path, target: Path, max_shift: float, seed: int) -> 
             array = np.asarray(image)
         limit = int(max_shift * array.shape[0])
         dy, dx = (int(v) for v in rng.integers(-limit, limit + 1, size=2))
-        out = target / path.relative_to(source)
+        rel = path.relative_to(source)
+        out = target / rel
         out.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(shift(array, dy, dx)).save(out)
-        rel = path.relative_to(source)
         mask = source / "ground_truth" / rel.parts[1] / f"{path.stem}_mask.png"
         if rel.parts[0] == "test" and mask.exists():
             with Image.open(mask) as image:
