@@ -156,9 +156,11 @@ def run_figures(run_dir: Path, copies: int, test: bool, cache: Path) -> dict[str
     return saved
 
 
-def paired(rows: list[dict[str, Any]], part: str, name: str) -> tuple[float, float, int, int]:
-    """Mean and standard error of candidate minus `mix` over ``rows``, how many ahead, how many rows."""
-    diffs = [r[part][name] - r[part]["mix"] for r in rows]
+def paired(
+    rows: list[dict[str, Any]], part: str, name: str, other: str = "mix"
+) -> tuple[float, float, int, int]:
+    """Mean and standard error of ``name`` minus ``other`` over ``rows``, how many ahead, how many rows."""
+    diffs = [r[part][name] - r[part][other] for r in rows]
     se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
     return statistics.mean(diffs), se, sum(d > 0 for d in diffs), len(diffs)
 

@@ -30,6 +30,8 @@ from PIL import Image
 
 from anotrans.benchmark import provenance
 from anotrans.data.images import IMAGE_EXTENSIONS
+from deviation_score import paired, validation_figures
+from quality import _fmt, run_cell
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # quality.py's recommended cells: 64 px, batch 16, one torch thread per run
@@ -54,7 +56,7 @@ def misaligned_copy(source: Path, target: Path, max_shift: float, seed: int) -> 
         return 0
     rng = np.random.default_rng(seed)
     images = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-    images = [p for p in images if "ground_truth" not in p.parts]
+    images = [p for p in images if p.relative_to(source).parts[0] != "ground_truth"]
     for path in images:
         with Image.open(path) as image:
             array = np.asarray(image)
@@ -78,7 +80,6 @@ def misaligned_copy(source: Path, target: Path, max_shift: float, seed: int) -> 
 def run_figures(run_dir: Path, copies: int) -> dict[str, Any]:
     """Test AUROC of every score on the run's weights, and the leave-one-out validation figures."""
     from anotrans.detector import Detector
-    from deviation_score import validation_figures
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     cache = run_dir / "misaligned-val.json"
@@ -129,17 +130,11 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, seconds: float)
                     f"- test `{name}`: {statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
                 )
         for part in ("test", "val_loo"):
-            diffs = [r[part]["zmap-topk"] - r[part]["mix"] for r in rows]
-            se = statistics.stdev(diffs) / len(diffs) ** 0.5
+            mean, se, ahead, n = paired(rows, part, "zmap-topk")
             lines.append(
-                f"- {part} `zmap-topk` minus `mix`: {statistics.mean(diffs):+.4f} ± {se:.4f} "
-                f"(ahead on {sum(d > 0 for d in diffs)} of {len(diffs)})"
+                f"- {part} `zmap-topk` minus `mix`: {mean:+.4f} ± {se:.4f} (ahead on {ahead} of {n})"
             )
     return lines
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
 
 
 def main() -> None:
@@ -156,7 +151,6 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--copies", type=int, default=10, help="synthetic copies per validation normal")
     args = parser.parse_args()
-    from quality import run_cell
 
     start = time.perf_counter()
     source = args.root / args.category

@@ -41,9 +41,8 @@ from anotrans.benchmark import provenance
 from anotrans.config import read_run_config
 from anotrans.data.build import build_splits
 from anotrans.detector import Detector
-from anotrans.scoring.maps import topk_mean
 from anotrans.scoring.metrics import image_auroc
-from deviation_score import DRAW_SEED, leave_one_out_draw, score_pass
+from deviation_score import DRAW_SEED, leave_one_out_draw, paired, reference_scores, score_pass
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NAMES = ("mix", "zmap-topk", "zmap-tolerant-topk")
@@ -60,10 +59,8 @@ def pool(values: np.ndarray, radius: int) -> np.ndarray:
 
 
 def zmap(maps: np.ndarray, mu: np.ndarray, s: np.ndarray, radius: int) -> np.ndarray:
-    """The `zmap-topk` formula against references pooled over ``radius``."""
-    mu, s = pool(mu, radius), pool(s, radius)
-    floor = np.median(s.reshape(*s.shape[:-2], -1), axis=-1)[..., None, None]
-    return topk_mean(torch.from_numpy((maps - mu) / (s + floor))).numpy()
+    """deviation_score's `zmap-topk` formula against references pooled over ``radius``."""
+    return reference_scores(maps, pool(mu, radius), pool(s, radius))["zmap-topk"]
 
 
 def radius_of(maps: np.ndarray, share: float) -> int:
@@ -111,12 +108,11 @@ def figures(run_dir: Path, copies: int, share: float) -> dict[str, Any]:
     return row
 
 
-def paired(rows: list[dict[str, Any]], part: str, name: str, other: str) -> tuple[str, bool]:
-    """Mean ± standard error of ``name`` minus ``other`` over the runs, and whether it exceeds one s.e."""
-    diffs = [r[part][name] - r[part][other] for r in rows]
-    se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
-    mean = statistics.mean(diffs)
-    return f"{mean:+.4f} ± {se:.4f} (ahead on {sum(d > 0 for d in diffs)} of {len(diffs)})", mean > se
+def difference(rows: list[dict[str, Any]], part: str, name: str, other: str) -> tuple[str, bool]:
+    """``name`` minus ``other`` over the runs as text (deviation_score.paired), and whether its mean
+    exceeds one standard error (the keep rule)."""
+    mean, se, ahead, n = paired(rows, part, name, other)
+    return f"{mean:+.4f} ± {se:.4f} (ahead on {ahead} of {n})", mean > se
 
 
 def report(rows: list[dict[str, Any]], args: argparse.Namespace, seconds: float) -> list[str]:
@@ -139,8 +135,8 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, seconds: float)
         lines.append(
             f"| {r['run']} | {r['map']} | {vals} | {tests} | {r['test']['zmap-topk recorded']:.3f} |"
         )
-    text, kept = paired(rows, "val", "zmap-tolerant-topk", "zmap-topk")
-    against_mix = paired(rows, "val", "zmap-tolerant-topk", "mix")[0]
+    text, kept = difference(rows, "val", "zmap-tolerant-topk", "zmap-topk")
+    against_mix = difference(rows, "val", "zmap-tolerant-topk", "mix")[0]
     lines += [
         "",
         "## The rule (validation only, every run given)",
@@ -161,7 +157,7 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, seconds: float)
             for other in ("zmap-topk", "mix"):
                 lines.append(
                     f"  - `zmap-tolerant-topk` minus `{other}`: "
-                    f"{paired(group, 'test', 'zmap-tolerant-topk', other)[0]}"
+                    f"{difference(group, 'test', 'zmap-tolerant-topk', other)[0]}"
                 )
     return lines
 
